@@ -1,0 +1,94 @@
+"""What a state machine asks its driver to do, and how a driver reports a transport failure.
+
+Invariants: actions are immutable values. A driver performs exactly the action it is given:
+one exchange per ``Send``, one sleep per ``Sleep``; ``Finished`` and ``Failed`` end the call.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from kneo_proto._errors import KneoError
+from kneo_proto._http import Request, Response
+
+__all__ = ["Action", "Failed", "FailureKind", "Finished", "Send", "Sleep"]
+
+R = TypeVar("R")
+
+
+class FailureKind(enum.Enum):
+    """The kind of a transport failure, as a driver classifies its library's exceptions.
+
+    ``CONNECT`` and ``CONNECT_TIMEOUT`` mean no byte of the request was sent (connection
+    refused, connect or pool timeout), so any request may be retried. The others happened
+    after sending began, so only a request that is safe to repeat is retried.
+    """
+
+    CONNECT = "connect"
+    CONNECT_TIMEOUT = "connect_timeout"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    NETWORK = "network"
+    PROTOCOL = "protocol"
+    TOO_LARGE = "too_large"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``request`` once and report the whole response (or the failure).
+
+    Attributes:
+        request: The request to send, byte for byte.
+        timeout: Seconds allowed for each phase of this attempt (connect, pool wait, write,
+            read); already clamped to what remains of the call's deadline.
+        max_response_bytes: Stop reading and report ``FailureKind.TOO_LARGE`` past this size.
+        attempt: The attempt number, from 1.
+    """
+
+    request: Request
+    timeout: float
+    max_response_bytes: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Sleep for ``seconds`` before asking for the next action."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Finished(Generic[R]):
+    """The call succeeded.
+
+    Attributes:
+        result: The decoded result.
+        response: The final response.
+        request_id: The ``X-Request-ID`` of the call (as echoed, else as sent).
+        idempotency_key: The ``Idempotency-Key`` sent, if any.
+        attempts: How many attempts it took.
+    """
+
+    result: R
+    response: Response
+    request_id: str
+    idempotency_key: str | None
+    attempts: int
+
+    @property
+    def replayed(self) -> bool:
+        """True when the platform answered a POST from its idempotency store."""
+        return (self.response.header("idempotent-replayed") or "").lower() == "true"
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The call failed; the driver raises ``error``."""
+
+    error: KneoError
+
+
+Action = Send | Sleep | Finished[R] | Failed

@@ -1,0 +1,349 @@
+"""``Call``: one logical request through all its attempts, as an h11-style state machine.
+
+A driver loops: ``next_action()`` says Send, Sleep, Finished or Failed; after a Send the
+driver reports ``receive_response(...)`` or ``receive_failure(kind, detail)``.
+
+Rules (the reference's and the reliability plan's decisions):
+- Retries happen on ``RETRYABLE_STATUS_CODES``, on a 409 whose code says the original
+  request is still in progress, and on transport failures, only when repeating is safe
+  (``retry_is_safe``); never more than ``RetryPolicy.max_attempts`` attempts.
+- Every attempt carries the same ``Idempotency-Key`` (POST only) and ``X-Request-ID``, and
+  ``X-Kneo-Attempt`` counts attempts from 1.
+- A valid ``Retry-After`` on 429/503 (and 409 in progress) is waited for exactly; one above
+  ``max_retry_after`` or at/after the deadline fails the call at once with it set.
+- No sleep is started that would end at or after the call's deadline; no attempt starts
+  once the deadline has passed. Each attempt's timeout is clamped to the time remaining.
+- A retry takes tokens from the client's retry budget when there is one; a denied retry
+  fails the call with ``retry_budget_exhausted=True``. First attempts are never gated.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+from kneo_proto._actions import Action, Failed, FailureKind, Finished, Send, Sleep
+from kneo_proto._budget import TokenBucket
+from kneo_proto._config import CallOptions, ClientConfig, Clock
+from kneo_proto._errors import (
+    KneoDecodeError,
+    KneoError,
+    KneoIdempotencyInProgressError,
+    KneoNetworkError,
+    KneoProtocolError,
+    KneoResponseTooLargeError,
+    KneoStateError,
+    KneoTimeoutError,
+    KneoTLSError,
+    from_response,
+)
+from kneo_proto._http import HeaderPairs, Request, Response, normalize_headers
+from kneo_proto._idempotency import IDEMPOTENCY_KEY_HEADER
+from kneo_proto._operation import Operation
+from kneo_proto._request_ids import (
+    ATTEMPT_HEADER,
+    REQUEST_ID_HEADER,
+    generate_request_id,
+    validate_request_id,
+)
+from kneo_proto._retry import (
+    RETRY_AFTER_STATUS_CODES,
+    parse_retry_after,
+    retry_is_safe,
+    status_is_retryable,
+)
+
+__all__ = ["Call", "CallState"]
+
+R = TypeVar("R")
+
+_TRANSPORT_ERRORS: dict[FailureKind, tuple[type[KneoError], str]] = {
+    FailureKind.CONNECT: (KneoNetworkError, "could not connect"),
+    FailureKind.CONNECT_TIMEOUT: (KneoTimeoutError, "timed out before sending"),
+    FailureKind.TLS: (KneoTLSError, "TLS handshake failed"),
+    FailureKind.TIMEOUT: (KneoTimeoutError, "timed out"),
+    FailureKind.NETWORK: (KneoNetworkError, "connection failed"),
+    FailureKind.PROTOCOL: (KneoProtocolError, "invalid HTTP response"),
+    FailureKind.TOO_LARGE: (KneoResponseTooLargeError, "response body too large"),
+}
+_DETAIL_LIMIT = 200
+
+
+class CallState(enum.Enum):
+    """Where a ``Call`` is; ``ALLOWED`` says which driver method each state accepts."""
+
+    READY = "ready"
+    AWAITING_RESPONSE = "awaiting_response"
+    BACKING_OFF = "backing_off"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+# The transition table: which driver method is legal in which state (h11's misuse check).
+ALLOWED: dict[CallState, frozenset[str]] = {
+    CallState.READY: frozenset({"next_action", "abandon"}),
+    CallState.AWAITING_RESPONSE: frozenset({"receive_response", "receive_failure", "abandon"}),
+    CallState.BACKING_OFF: frozenset({"next_action", "abandon"}),
+    CallState.FINISHED: frozenset({"next_action", "abandon"}),
+    CallState.FAILED: frozenset({"next_action", "abandon"}),
+}
+
+
+class Call(Generic[R]):
+    """One logical request through all its attempts.
+
+    Args:
+        operation: What to call.
+        config: The client's shared configuration.
+        clock: The driver's clocks.
+        options: Per-call overrides.
+        budget: The client's retry budget, or None for unlimited retries.
+        rng: Random generator for jitter (a private one by default).
+    """
+
+    def __init__(
+        self,
+        operation: Operation[R],
+        config: ClientConfig,
+        *,
+        clock: Clock,
+        options: CallOptions | None = None,
+        budget: TokenBucket | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        options = options or CallOptions()
+        self.operation = operation
+        self.state = CallState.READY
+        self.attempts = 0
+        self.idempotency_key = operation.idempotency_key
+        if options.request_id is not None:
+            validate_request_id(options.request_id)
+        self.request_id = options.request_id or generate_request_id()
+        self.policy = options.retry_policy or config.retry_policy
+        self._config = config
+        self._clock = clock
+        self._budget = budget
+        self._rng = rng
+        self._timeout = options.timeout if options.timeout is not None else config.timeout
+        self._started = clock.monotonic()
+        self._deadline = None if options.deadline is None else self._started + options.deadline
+        self._headers = self._base_headers(options)
+        self._url = config.base_url + operation.target
+        self._delay = 0.0
+        self._held_tokens = 0
+        self._unsent_tokens = 0
+        self._outcome: Finished[R] | Failed | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Call {self.operation.method} {self.operation.path} state={self.state.name} "
+            f"attempts={self.attempts} request_id={self.request_id}>"
+        )
+
+    # -- what the driver calls ---------------------------------------------------------
+
+    def next_action(self) -> Action[R]:
+        """Return what the driver must do next."""
+        self._check("next_action")
+        if self.state is CallState.READY:
+            return self._send()
+        if self.state is CallState.BACKING_OFF:
+            self.state = CallState.READY
+            return Sleep(self._delay)
+        assert self._outcome is not None
+        return self._outcome
+
+    def receive_response(
+        self, status: int, headers: Iterable[tuple[bytes | str, bytes | str]], body: bytes
+    ) -> None:
+        """Report the complete response to the last ``Send``."""
+        self._check("receive_response")
+        response = Response(status, normalize_headers(headers), body)
+        if 200 <= status < 300:
+            self._finish_success(response)
+            return
+        retry_after = self._retry_after(response)
+        error = from_response(
+            response,
+            idempotency_key=self.idempotency_key,
+            request_id=self.request_id,
+            method=self.operation.method,
+            path=self.operation.path,
+            attempts=self.attempts,
+            retry_after=retry_after,
+        )
+        retryable = status_is_retryable(status) or isinstance(error, KneoIdempotencyInProgressError)
+        if retryable and retry_is_safe(self.operation.method, keyed=self._keyed):
+            self._retry_or_fail(error, None, retry_after)
+        else:
+            self._fail(error)
+
+    def receive_failure(self, kind: FailureKind, detail: str = "") -> None:
+        """Report that the last ``Send`` failed in transport with ``kind``."""
+        self._check("receive_failure")
+        cls, what = _TRANSPORT_ERRORS[kind]
+        message = f"{self.operation.method} {self.operation.path}: {what}"
+        if detail:
+            message += f": {detail[:_DETAIL_LIMIT]}"
+        error = cls(
+            message + f" (request_id={self.request_id})",
+            request_id=self.request_id,
+            idempotency_key=self.idempotency_key,
+            method=self.operation.method,
+            path=self.operation.path,
+            attempts=self.attempts,
+        )
+        if isinstance(error, KneoNetworkError):
+            error.kind = kind.value
+        if retry_is_safe(self.operation.method, keyed=self._keyed, failure=kind):
+            self._retry_or_fail(error, kind, None)
+        else:
+            self._fail(error)
+
+    def abandon(self) -> None:
+        """Give the call up (the caller was cancelled); return tokens of an unsent retry."""
+        self._check("abandon")
+        self._deposit(self._unsent_tokens)
+        self._unsent_tokens = 0
+        if self._outcome is None:
+            self._fail(KneoError("call abandoned", request_id=self.request_id))
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the call started."""
+        return self._clock.monotonic() - self._started
+
+    def remaining(self) -> float | None:
+        """Seconds left before the call's deadline, or None when it has none."""
+        if self._deadline is None:
+            return None
+        return self._deadline - self._clock.monotonic()
+
+    @property
+    def _keyed(self) -> bool:
+        return self.idempotency_key is not None
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _check(self, method: str) -> None:
+        if method not in ALLOWED[self.state]:
+            raise KneoStateError(f"Call.{method}() is not allowed in state {self.state.name}")
+
+    def _base_headers(self, options: CallOptions) -> HeaderPairs:
+        fixed: dict[str, str] = {
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": self._config.user_agent,
+        }
+        lowered = {name.lower() for name in fixed}
+        extra = [(k, v) for k, v in (options.headers or {}).items() if k.lower() not in lowered]
+        owned = {"authorization", "x-kneo-api-key", "idempotency-key", "x-request-id"}
+        headers = [(k, v) for k, v in fixed.items()]
+        headers += [(k, v) for k, v in extra if k.lower() not in owned]
+        if self._config.auth is not None:
+            headers.append(self._config.auth.header())
+        headers.append((REQUEST_ID_HEADER, self.request_id))
+        if self.idempotency_key is not None:
+            headers.append((IDEMPOTENCY_KEY_HEADER, self.idempotency_key))
+        body = self.operation.body
+        if body is not None:
+            headers.append(("Content-Type", "application/json"))
+        if body is not None or self.operation.method in ("POST", "PUT", "PATCH"):
+            headers.append(("Content-Length", str(len(body or b""))))
+        return tuple(headers)
+
+    def _send(self) -> Action[R]:
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            self._fail(
+                KneoTimeoutError(
+                    f"{self.operation.method} {self.operation.path}: deadline expired before "
+                    f"attempt {self.attempts + 1} (request_id={self.request_id})",
+                    kind="deadline",
+                    request_id=self.request_id,
+                    idempotency_key=self.idempotency_key,
+                    method=self.operation.method,
+                    path=self.operation.path,
+                )
+            )
+            assert self._outcome is not None
+            return self._outcome
+        self.attempts += 1
+        self._unsent_tokens = 0
+        self.state = CallState.AWAITING_RESPONSE
+        headers = (*self._headers, (ATTEMPT_HEADER, str(self.attempts)))
+        request = Request(self.operation.method, self._url, headers, self.operation.body or b"")
+        timeout = self._timeout if remaining is None else min(self._timeout, remaining)
+        return Send(request, timeout, self._config.max_response_bytes, self.attempts)
+
+    def _retry_after(self, response: Response) -> float | None:
+        if response.status not in RETRY_AFTER_STATUS_CODES and response.status != 409:
+            return None
+        return parse_retry_after(response.header("retry-after"), wall_now=self._clock.wall())
+
+    def _retry_or_fail(
+        self, error: KneoError, failure: FailureKind | None, retry_after: float | None
+    ) -> None:
+        if self.attempts >= self.policy.max_attempts:
+            self._fail(error)
+            return
+        remaining = self.remaining()
+        if retry_after is not None and (
+            retry_after > self.policy.max_retry_after
+            or (remaining is not None and retry_after >= remaining)
+        ):
+            self._fail(error)
+            return
+        delay = self.policy.delay_for(self.attempts + 1, retry_after, rng=self._rng)
+        if remaining is not None and delay >= remaining:
+            self._fail(error)
+            return
+        if self._budget is not None:
+            cost = self._budget.budget.cost_of(failure)
+            if not self._budget.withdraw(cost):
+                error.retry_budget_exhausted = True
+                self._fail(error)
+                return
+            self._held_tokens = self._unsent_tokens = cost
+        self._delay = delay
+        self.state = CallState.BACKING_OFF
+
+    def _finish_success(self, response: Response) -> None:
+        try:
+            result = self.operation.decode(response.body)
+        except KneoDecodeError as exc:
+            exc.status = response.status
+            exc.request_id = response.header("x-request-id") or self.request_id
+            exc.idempotency_key = self.idempotency_key
+            exc.method, exc.path = self.operation.method, self.operation.path
+            exc.attempts = self.attempts
+            self._fail(exc)
+            return
+        if self.attempts == 1:
+            self._deposit(self._budget.budget.success_refund if self._budget else 0)
+        else:
+            self._deposit(self._held_tokens)
+        self._held_tokens = 0
+        self.state = CallState.FINISHED
+        self._outcome = Finished(
+            result=result,
+            response=response,
+            request_id=response.header("x-request-id") or self.request_id,
+            idempotency_key=self.idempotency_key,
+            attempts=self.attempts,
+        )
+
+    def _deposit(self, amount: int) -> None:
+        if self._budget is not None and amount:
+            self._budget.deposit(amount)
+
+    def _fail(self, error: KneoError) -> None:
+        error.attempts = self.attempts
+        error.elapsed = self.elapsed
+        self._held_tokens = self._unsent_tokens = 0
+        self.state = CallState.FAILED
+        self._outcome = Failed(error)

@@ -1,0 +1,176 @@
+"""What every call of one client shares: where to send, how to authenticate, what to allow.
+
+Invariants: a ``ClientConfig`` is checked once, when built, and never changes. Its base URL
+is absolute http(s) with a host and no user info, query or fragment. The API key goes over
+plain http only to a loopback host (127.0.0.0/8, ::1, localhost) unless the configuration
+explicitly allows it. Nothing here shows the key in a ``repr``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, urlsplit
+
+from kneo_proto._auth import ApiKeyAuth, AuthScheme
+from kneo_proto._errors import KneoConfigurationError, KneoInsecureTransportError
+from kneo_proto._headers import check_header_name, check_header_value
+from kneo_proto._retry import RetryPolicy
+from kneo_proto._version import __version__
+
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "USER_AGENT",
+    "CallOptions",
+    "ClientConfig",
+    "Clock",
+    "is_loopback_host",
+    "parse_base_url",
+]
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+USER_AGENT = (
+    f"kneo-client/{__version__} Python/{sys.version_info.major}.{sys.version_info.minor}."
+    f"{sys.version_info.micro}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The two clocks a state machine reads, handed in by its driver.
+
+    Attributes:
+        monotonic: Seconds on a clock that never jumps; all durations and deadlines use it.
+        wall: POSIX seconds; used only to turn an HTTP-date ``Retry-After`` into a duration.
+    """
+
+    monotonic: Callable[[], float]
+    wall: Callable[[], float]
+
+
+def is_loopback_host(host: str) -> bool:
+    """Return True for ``localhost``, ``*.localhost``, 127.0.0.0/8 and ::1 (no lookups)."""
+    lowered = host.lower().rstrip(".")
+    if lowered == "localhost" or lowered.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(lowered.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_base_url(url: str) -> SplitResult:
+    """Check that ``url`` can serve as a base URL and return it split.
+
+    Raises:
+        KneoConfigurationError: for a relative URL, a scheme other than http(s), a missing
+            host, user info, a query or a fragment.
+    """
+    if not isinstance(url, str) or not url:
+        raise KneoConfigurationError("base URL is empty")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise KneoConfigurationError(f"base URL is not valid: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise KneoConfigurationError(
+            "base URL must be absolute http:// or https:// with a host, e.g. https://kneo.example.com"
+        )
+    if "@" in parts.netloc:
+        raise KneoConfigurationError("base URL must not contain user info; use the API key")
+    if parts.query or parts.fragment:
+        raise KneoConfigurationError("base URL must not have a query or fragment")
+    del port
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Per-call overrides; a field left as None keeps the client's setting.
+
+    Attributes:
+        timeout: Seconds allowed for each phase of each attempt (connect, write, read,
+            pool wait).
+        deadline: Seconds the whole call may take, attempts and sleeps included.
+        retry_policy: The retry policy for this call.
+        headers: Extra headers. Auth, ``Idempotency-Key`` and ``X-Request-ID`` always win.
+        request_id: The ``X-Request-ID`` to send instead of a generated one.
+    """
+
+    timeout: float | None = None
+    deadline: float | None = None
+    retry_policy: RetryPolicy | None = None
+    headers: Mapping[str, str] | None = None
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "deadline"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise KneoConfigurationError(f"{name} must be a finite number of seconds >= 0")
+        for key, value in (self.headers or {}).items():
+            check_header_name(key)
+            check_header_value(key, value)
+
+    def merged(self, other: CallOptions) -> CallOptions:
+        """Return these options with every field ``other`` sets taking precedence."""
+        headers = {**(self.headers or {}), **(other.headers or {})} or None
+        return CallOptions(
+            timeout=other.timeout if other.timeout is not None else self.timeout,
+            deadline=other.deadline if other.deadline is not None else self.deadline,
+            retry_policy=other.retry_policy or self.retry_policy,
+            headers=headers,
+            request_id=other.request_id or self.request_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """Everything the calls of one client share.
+
+    Attributes:
+        base_url: The platform's base URL, e.g. ``https://kneo.example.com``.
+        api_key: The API key, or None for unauthenticated use (health probes, tests).
+        auth_scheme: Which header carries the key.
+        timeout: Default seconds for each phase of each attempt.
+        retry_policy: Default retry policy.
+        max_response_bytes: Largest response body accepted.
+        allow_insecure_http: Allow sending the key over plain http to a non-loopback host.
+        user_agent: The ``User-Agent`` header.
+    """
+
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    auth_scheme: AuthScheme = AuthScheme.BEARER
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    allow_insecure_http: bool = False
+    user_agent: str = USER_AGENT
+    auth: ApiKeyAuth | None = field(init=False, repr=False, compare=False)
+    origin: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = parse_base_url(self.base_url)
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise KneoConfigurationError("timeout must be a finite number of seconds > 0")
+        if self.max_response_bytes < 1:
+            raise KneoConfigurationError("max_response_bytes must be at least 1")
+        auth = None if self.api_key is None else ApiKeyAuth(self.api_key, self.auth_scheme)
+        insecure = parts.scheme == "http" and not is_loopback_host(parts.hostname or "")
+        if auth is not None and insecure and not self.allow_insecure_http:
+            raise KneoInsecureTransportError(
+                f"refusing to send the API key over plain http to {parts.hostname}; use an "
+                "https:// URL, or pass allow_insecure_http=True if a TLS-terminating proxy "
+                "on a private network sits in between"
+            )
+        check_header_value("User-Agent", self.user_agent)
+        object.__setattr__(self, "auth", auth)
+        object.__setattr__(self, "origin", f"{parts.scheme}://{parts.netloc}")
+        object.__setattr__(self, "base_url", self.base_url.strip().rstrip("/"))

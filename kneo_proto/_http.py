@@ -1,0 +1,99 @@
+"""Request and Response: the plain values that cross the line between the core and a driver.
+
+Invariants: both are immutable. Header names are kept as given and looked up
+case-insensitively. A ``Request``'s ``repr`` never shows a credential header's value, so a
+request can be logged or put in an error without leaking the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from kneo_proto._redact import redact_headers
+
+__all__ = ["HeaderPairs", "Request", "Response", "header_value", "normalize_headers"]
+
+HeaderPairs = tuple[tuple[str, str], ...]
+
+
+def normalize_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> HeaderPairs:
+    """Return ``headers`` as a tuple of ``(str, str)`` pairs, decoding bytes as Latin-1.
+
+    Latin-1 maps every byte to one code point, so nothing a server sends can fail to decode.
+    """
+    return tuple(
+        (
+            name.decode("latin-1") if isinstance(name, bytes) else name,
+            value.decode("latin-1") if isinstance(value, bytes) else value,
+        )
+        for name, value in headers
+    )
+
+
+def header_value(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    """Return the first value of header ``name`` (case-insensitive), or None when absent."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request exactly as a driver must send it.
+
+    Attributes:
+        method: The HTTP method, upper case.
+        url: The absolute URL, already quoted (scheme, host, port, path and query).
+        headers: Header pairs to send as given; ``Host`` and ``Content-Length`` are left to the
+            HTTP layer.
+        body: The request body; empty for bodiless requests.
+    """
+
+    method: str
+    url: str
+    headers: HeaderPairs
+    body: bytes = b""
+
+    @property
+    def target(self) -> str:
+        """The request target (path and query) of ``url``, as a server sees it."""
+        after_scheme = self.url.split("://", 1)[-1]
+        slash = after_scheme.find("/")
+        return "/" if slash < 0 else after_scheme[slash:]
+
+    def header(self, name: str) -> str | None:
+        """Return the first value of header ``name`` (case-insensitive), or None."""
+        return header_value(self.headers, name)
+
+    def __repr__(self) -> str:
+        shown = tuple(redact_headers(dict(self.headers)).items())
+        return (
+            f"Request(method={self.method!r}, url={self.url!r}, headers={shown!r}, "
+            f"body=<{len(self.body)} bytes>)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One complete HTTP response as a driver received it.
+
+    Attributes:
+        status: The status code.
+        headers: Header pairs as received.
+        body: The whole body.
+    """
+
+    status: int
+    headers: HeaderPairs = ()
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """Return the first value of header ``name`` (case-insensitive), or None."""
+        return header_value(self.headers, name)
+
+    def __repr__(self) -> str:
+        shown = tuple(redact_headers(dict(self.headers)).items())
+        return f"Response(status={self.status}, headers={shown!r}, body=<{len(self.body)} bytes>)"

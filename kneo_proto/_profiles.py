@@ -1,0 +1,215 @@
+"""Profiles: what one platform instance needs (URL, key, auth scheme, timeout), resolved
+purely from TOML text, an environment mapping and keyword overrides.
+
+Invariants: later sources win (TOML, then ``KNEO_*`` variables, then keywords). A profile's
+key is validated when the profile is built; ``repr`` and every error message hide it.
+Reading the file and ``os.environ`` is the caller's job (``kneo_client.core.profiles``).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kneo_proto._auth import AuthScheme, normalize_api_key
+from kneo_proto._config import DEFAULT_TIMEOUT_SECONDS, ClientConfig, parse_base_url
+from kneo_proto._errors import KneoConfigurationError, ProfileError
+from kneo_proto._retry import RetryPolicy
+
+__all__ = [
+    "DEFAULT_PROFILE_NAME",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "ENV_API_KEY",
+    "ENV_AUTH_SCHEME",
+    "ENV_PROFILE",
+    "ENV_TIMEOUT",
+    "ENV_URL",
+    "Profile",
+    "resolve_profile",
+]
+
+DEFAULT_PROFILE_NAME = "default"
+ENV_PROFILE = "KNEO_PROFILE"
+ENV_URL = "KNEO_URL"
+ENV_API_KEY = "KNEO_API_KEY"
+ENV_AUTH_SCHEME = "KNEO_AUTH_SCHEME"
+ENV_TIMEOUT = "KNEO_TIMEOUT"
+
+_FIELDS = ("url", "api_key", "auth_scheme", "timeout", "allow_insecure_http")
+_ENV_FIELDS = {
+    "url": ENV_URL,
+    "api_key": ENV_API_KEY,
+    "auth_scheme": ENV_AUTH_SCHEME,
+    "timeout": ENV_TIMEOUT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Everything needed to talk to one Kneo Agent Platform instance.
+
+    Attributes:
+        name: Profile name; informational, used in log records.
+        url: Base URL of the platform instance.
+        api_key: The API key (surrounding whitespace removed). Never shown by ``repr``.
+        auth_scheme: How the key is presented (``Authorization: Bearer`` or
+            ``X-Kneo-Api-Key``).
+        timeout: Per-request timeout in seconds.
+        allow_insecure_http: Allow the key over plain http to a non-loopback host (for a
+            TLS-terminating proxy on a private network).
+
+    Raises:
+        ProfileError: if a field is not usable; the message never contains the key.
+    """
+
+    name: str
+    url: str
+    api_key: str = field(repr=False)
+    auth_scheme: AuthScheme = AuthScheme.BEARER
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    allow_insecure_http: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            parse_base_url(self.url)
+            key = normalize_api_key(self.api_key)
+        except KneoConfigurationError as exc:
+            raise ProfileError(f"profile {self.name!r}: {exc}") from None
+        object.__setattr__(self, "api_key", key)
+        object.__setattr__(self, "auth_scheme", _auth_scheme(self.name, self.auth_scheme))
+        object.__setattr__(self, "timeout", _timeout(self.name, self.timeout))
+
+    def __repr__(self) -> str:
+        return (
+            f"Profile(name={self.name!r}, url={self.url!r}, api_key=<redacted>, "
+            f"auth_scheme={self.auth_scheme.value!r}, timeout={self.timeout!r})"
+        )
+
+    def client_config(self, retry_policy: RetryPolicy | None = None) -> ClientConfig:
+        """Return the ``ClientConfig`` for this profile.
+
+        Raises:
+            KneoInsecureTransportError: if the key would go over plain http to a
+                non-loopback host and ``allow_insecure_http`` is not set.
+        """
+        return ClientConfig(
+            base_url=self.url,
+            api_key=self.api_key,
+            auth_scheme=self.auth_scheme,
+            timeout=self.timeout,
+            retry_policy=retry_policy or RetryPolicy(),
+            allow_insecure_http=self.allow_insecure_http,
+        )
+
+
+def _auth_scheme(profile: str, value: object) -> AuthScheme:
+    if isinstance(value, AuthScheme):
+        return value
+    try:
+        return AuthScheme(str(value).lower())
+    except ValueError:
+        choices = ", ".join(repr(s.value) for s in AuthScheme)
+        raise ProfileError(f"profile {profile!r}: auth_scheme must be one of {choices}") from None
+
+
+def _timeout(profile: str, value: object) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ProfileError(f"profile {profile!r}: timeout must be a number of seconds") from None
+    if isinstance(value, bool) or not (math.isfinite(seconds) and seconds > 0):
+        raise ProfileError(f"profile {profile!r}: timeout must be a finite number > 0")
+    return seconds
+
+
+def _toml_section(name: str, toml_text: str | None, source: str, explicit: bool) -> dict[str, Any]:
+    if toml_text is None:
+        return {}
+    try:
+        data = tomllib.loads(toml_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{source} is not valid TOML: {exc}") from None
+    section = data.get(name)
+    if section is None:
+        if explicit:
+            known = ", ".join(sorted(data)) or "none"
+            raise ProfileError(f"profile {name!r} not found in {source} (profiles: {known})")
+        return {}
+    if not isinstance(section, dict):
+        raise ProfileError(f"[{name}] in {source} must be a table")
+    unknown = sorted(set(section) - set(_FIELDS))
+    if unknown:
+        raise ProfileError(
+            f"[{name}] in {source} has unknown keys {unknown}; allowed: {list(_FIELDS)}"
+        )
+    return section
+
+
+def resolve_profile(
+    name: str | None = None,
+    *,
+    toml_text: str | None = None,
+    env: Mapping[str, str] | None = None,
+    source: str = "the config file",
+    url: str | None = None,
+    api_key: str | None = None,
+    auth_scheme: AuthScheme | str | None = None,
+    timeout: float | None = None,
+    allow_insecure_http: bool | None = None,
+) -> Profile:
+    """Resolve a ``Profile`` from TOML text, environment variables and keyword overrides.
+
+    Later sources override earlier ones: the TOML section, then ``KNEO_URL``,
+    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, then the keywords. The name
+    falls back to ``KNEO_PROFILE``, then ``"default"``. Empty variables count as unset.
+
+    Args:
+        name: Profile (TOML section) name.
+        toml_text: The config file's text, or None when there is no file.
+        env: The environment variables.
+        source: How to name the config file in error messages.
+        url: Overrides the URL.
+        api_key: Overrides the key.
+        auth_scheme: Overrides the scheme (enum or its string value).
+        timeout: Overrides the timeout.
+        allow_insecure_http: Overrides the plain-http opt-in.
+
+    Raises:
+        ProfileError: if the URL or key cannot be resolved from any source, the TOML is
+            malformed, a named profile is missing from it, or a value is not usable.
+    """
+    env = env or {}
+    explicit = bool(name or env.get(ENV_PROFILE))
+    name = name or env.get(ENV_PROFILE) or DEFAULT_PROFILE_NAME
+    values: dict[str, Any] = dict(_toml_section(name, toml_text, source, explicit))
+    values.update({f: env[var] for f, var in _ENV_FIELDS.items() if env.get(var)})
+    overrides = {
+        "url": url,
+        "api_key": api_key,
+        "auth_scheme": auth_scheme,
+        "timeout": timeout,
+        "allow_insecure_http": allow_insecure_http,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for required, var in (("url", ENV_URL), ("api_key", ENV_API_KEY)):
+        if not values.get(required):
+            raise ProfileError(
+                f"no {required} for profile {name!r}: set {required} in [{name}] of {source}, "
+                f"set {var}, or pass {required}="
+            )
+        if not isinstance(values[required], str):
+            raise ProfileError(f"profile {name!r}: {required} must be a string")
+    insecure = values.get("allow_insecure_http", False)
+    if not isinstance(insecure, bool):
+        raise ProfileError(f"profile {name!r}: allow_insecure_http must be true or false")
+    return Profile(
+        name=name,
+        url=values["url"],
+        api_key=values["api_key"],
+        auth_scheme=values.get("auth_scheme", AuthScheme.BEARER),
+        timeout=values.get("timeout", DEFAULT_TIMEOUT_SECONDS),
+        allow_insecure_http=insecure,
+    )
