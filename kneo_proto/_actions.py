@@ -45,12 +45,16 @@ class Send:
             read); already clamped to what remains of the call's deadline.
         max_response_bytes: Stop reading and report ``FailureKind.TOO_LARGE`` past this size.
         attempt: The attempt number, from 1.
+        remaining: Seconds left before the call's deadline (None: no deadline). A driver that
+            can bound the whole attempt (an async one) cuts it off then and reports
+            ``FailureKind.TIMEOUT``.
     """
 
     request: Request
     timeout: float
     max_response_bytes: int
     attempt: int
+    remaining: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -278,7 +278,7 @@ class Call(Generic[R]):
         headers = (*self._headers, (ATTEMPT_HEADER, str(self.attempts)))
         request = Request(self.operation.method, self._url, headers, self.operation.body or b"")
         timeout = self._timeout if remaining is None else min(self._timeout, remaining)
-        return Send(request, timeout, self._config.max_response_bytes, self.attempts)
+        return Send(request, timeout, self._config.max_response_bytes, self.attempts, remaining)
 
     def _retry_after(self, response: Response) -> float | None:
         if response.status not in RETRY_AFTER_STATUS_CODES and response.status != 409:

@@ -73,6 +73,10 @@ def parse_base_url(url: str) -> SplitResult:
     """
     if not isinstance(url, str) or not url:
         raise KneoConfigurationError("base URL is empty")
+    # urlsplit silently drops tabs and line breaks, so the host checked here could differ
+    # from the one a driver connects to; refuse them (and inner spaces) outright.
+    if any(ch.isspace() or not ch.isprintable() for ch in url.strip()):
+        raise KneoConfigurationError("base URL contains whitespace or a control character")
     try:
         parts = urlsplit(url.strip())
         port = parts.port

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kneo_proto._redact import redact_headers
+from kneo_proto._redact import REDACTED, is_sensitive_header
 
 __all__ = ["HeaderPairs", "Request", "Response", "header_value", "normalize_headers"]
 
@@ -38,6 +38,11 @@ def header_value(headers: Sequence[tuple[str, str]], name: str) -> str | None:
         if key.lower() == wanted:
             return value
     return None
+
+
+def _redacted_pairs(headers: HeaderPairs) -> HeaderPairs:
+    # Pair by pair, not through a dict: a repeated header must stay visible in a log.
+    return tuple((name, REDACTED if is_sensitive_header(name) else v) for name, v in headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +74,7 @@ class Request:
         return header_value(self.headers, name)
 
     def __repr__(self) -> str:
-        shown = tuple(redact_headers(dict(self.headers)).items())
+        shown = _redacted_pairs(self.headers)
         return (
             f"Request(method={self.method!r}, url={self.url!r}, headers={shown!r}, "
             f"body=<{len(self.body)} bytes>)"
@@ -95,5 +100,5 @@ class Response:
         return header_value(self.headers, name)
 
     def __repr__(self) -> str:
-        shown = tuple(redact_headers(dict(self.headers)).items())
+        shown = _redacted_pairs(self.headers)
         return f"Response(status={self.status}, headers={shown!r}, body=<{len(self.body)} bytes>)"

@@ -35,6 +35,7 @@ __all__ = [
     "check_page",
     "encode_path_param",
     "endpoint",
+    "raw_operation",
 ]
 
 R = TypeVar("R")
@@ -42,6 +43,8 @@ P = ParamSpec("P")
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _DOT_SEGMENTS = frozenset({"", ".", ".."})
+_TOKEN_METHOD = re.compile(r"[A-Z]+")
+_PLAIN_PATH = re.compile(r"/[!$&'()*+,;=:@%\-._~/A-Za-z0-9]*")
 _json_encoder = msgspec.json.Encoder()
 
 
@@ -189,8 +192,10 @@ class Route(Generic[R]):
         if self.body_type is None:
             raise KneoUsageError(f"{self.method} {self.template} takes no body")
         if isinstance(body, Mapping):
+            # Strict: the mapping itself is what gets sent, so a value that only converts
+            # (the string "10" for an integer field) would reach the platform mistyped.
             try:
-                msgspec.convert(body, self.body_type, strict=False)
+                msgspec.convert(body, self.body_type, strict=True)
             except msgspec.ValidationError as exc:
                 raise KneoUsageError(f"invalid {self.body_type.__name__} body: {exc}") from None
         elif not isinstance(body, self.body_type):
@@ -277,3 +282,57 @@ def endpoint(
         return declared
 
     return declare
+
+
+def raw_operation(
+    method: str,
+    path: str,
+    *,
+    json: object = None,
+    params: Mapping[str, object] | None = None,
+    idempotency_key: str | None = None,
+) -> Operation[bytes]:
+    """Return an ``Operation`` for an endpoint kneo-client does not wrap yet.
+
+    It goes through the same retry, idempotency and error machinery as a wrapped endpoint;
+    its result is the raw body.
+
+    Args:
+        method: The HTTP method.
+        path: The path relative to the base URL, e.g. ``/v1/some/new/endpoint``; it must
+            start with one ``/`` and carry no query (use ``params``) or fragment.
+        json: A JSON-encodable body.
+        params: Query parameters; None values are left out.
+        idempotency_key: The key for a POST (a fresh UUID4 when None); ignored otherwise.
+
+    Raises:
+        KneoUsageError: for a path that is absolute, scheme-relative or not plain.
+    """
+    method = method.upper()
+    if _TOKEN_METHOD.fullmatch(method) is None:
+        raise KneoUsageError(f"invalid HTTP method {method!r}")
+    if not path.startswith("/") or path.startswith("//") or _PLAIN_PATH.fullmatch(path) is None:
+        raise KneoUsageError(
+            "path must be relative to the base URL, start with '/', and hold no query, "
+            "fragment, space or control character (pass params= for the query)"
+        )
+    key: str | None = None
+    if method == "POST":
+        key = idempotency_key if idempotency_key is not None else new_idempotency_key()
+        validate_idempotency_key(key)
+    body = None
+    if json is not None:
+        try:
+            body = _json_encoder.encode(json)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise KneoUsageError(f"json cannot be encoded: {exc}") from None
+    return Operation(
+        name="request",
+        method=method,
+        template=path,
+        path=path,
+        query=_encode_query(params or {}),
+        body=body,
+        idempotency_key=key,
+        decode=bytes,
+    )

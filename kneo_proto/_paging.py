@@ -103,5 +103,11 @@ class PageWalk:
                 f"the server returned an empty page at offset {page.offset} while reporting "
                 f"{page.total} items in total"
             )
+        if page.has_more and page.offset != self.offset:
+            # A server (or proxy) that ignores the offset would make the walk repeat itself.
+            raise KneoPaginationError(
+                f"the server returned the page at offset {page.offset} when offset "
+                f"{self.offset} was asked for"
+            )
         self.offset = page.offset + page.count
         self.done = not page.has_more or page.count == 0

@@ -1,0 +1,345 @@
+"""Binding endpoint declarations to the async and the blocking facade.
+
+A namespace class (``RunsClient``, ...) is a table of descriptors; each wraps one
+``kneo_proto`` endpoint. Accessed on an async namespace a descriptor gives an async
+callable; on a blocking namespace, a plain one. mypy sees both through the overloads on
+``__get__``, so ``runs.get`` is ``(run_id: str) -> Awaitable[RunStatusResponse]`` on
+``KneoClient`` and ``(run_id: str) -> RunStatusResponse`` on ``SyncKneoClient``. The
+endpoint's docstring and signature carry across.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from kneo_client._session import AsyncSession, BlockingSession
+from kneo_proto import (
+    DEFAULT_PAGE_SIZE,
+    CallOptions,
+    Endpoint,
+    FetchStatus,
+    Finished,
+    KneoError,
+    PageWalk,
+    RunDone,
+    RunPoll,
+    Sleep,
+    page_of,
+)
+
+__all__ = [
+    "ApiResponse",
+    "AsyncMode",
+    "BlockingMode",
+    "Namespace",
+    "bind",
+    "paginate",
+    "poll_run",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class AsyncMode:
+    """Marks a namespace bound to an ``AsyncSession``."""
+
+
+class BlockingMode:
+    """Marks a namespace bound to a ``BlockingSession``."""
+
+
+M = TypeVar("M", AsyncMode, BlockingMode)
+
+
+class Namespace(Generic[M]):
+    """A group of bound endpoints sharing one session."""
+
+    def __init__(self, session: AsyncSession | BlockingSession) -> None:
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse(Generic[R]):
+    """A result with what kneo-client knows about how it was obtained.
+
+    Attributes:
+        parsed: The decoded result.
+        status: The HTTP status.
+        headers: The response headers.
+        request_id: The call's ``X-Request-ID``.
+        idempotency_key: The ``Idempotency-Key`` sent (POST only).
+        attempts: Attempts the call took.
+        replayed: True when the platform answered from its idempotency store.
+    """
+
+    parsed: R
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    request_id: str
+    idempotency_key: str | None
+    attempts: int
+    replayed: bool
+
+    @classmethod
+    def of(cls, finished: Finished[R]) -> ApiResponse[R]:
+        """Build from a call's ``Finished`` action."""
+        return cls(
+            parsed=finished.result,
+            status=finished.response.status,
+            headers=finished.response.headers,
+            request_id=finished.request_id,
+            idempotency_key=finished.idempotency_key,
+            attempts=finished.attempts,
+            replayed=finished.replayed,
+        )
+
+
+class AsyncBound(Generic[P, R]):
+    """An endpoint bound to an async session: ``await bound(...)``, or ``.raw(...)``."""
+
+    def __init__(self, session: AsyncSession, endpoint: Endpoint[P, R]) -> None:
+        self._session = session
+        self._endpoint = endpoint
+        functools.update_wrapper(self, endpoint)
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return (await self._session.execute(self._endpoint(*args, **kwargs))).result
+
+    async def raw(self, *args: P.args, **kwargs: P.kwargs) -> ApiResponse[R]:
+        """Call the endpoint and return the result with its request ID, key and headers."""
+        return ApiResponse.of(await self._session.execute(self._endpoint(*args, **kwargs)))
+
+
+class BlockingBound(Generic[P, R]):
+    """An endpoint bound to a blocking session: ``bound(...)``, or ``.raw(...)``."""
+
+    def __init__(self, session: BlockingSession, endpoint: Endpoint[P, R]) -> None:
+        self._session = session
+        self._endpoint = endpoint
+        functools.update_wrapper(self, endpoint)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._session.execute(self._endpoint(*args, **kwargs)).result
+
+    def raw(self, *args: P.args, **kwargs: P.kwargs) -> ApiResponse[R]:
+        """Call the endpoint and return the result with its request ID, key and headers."""
+        return ApiResponse.of(self._session.execute(self._endpoint(*args, **kwargs)))
+
+
+class bind(Generic[P, R]):
+    """Bind ``endpoint`` as a method of a namespace, async or blocking by the namespace."""
+
+    def __init__(self, endpoint: Endpoint[P, R]) -> None:
+        self.endpoint = endpoint
+        self.name = endpoint.name
+        self.__doc__ = endpoint.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> bind[P, R]: ...
+    @overload
+    def __get__(self, obj: Namespace[AsyncMode], owner: type) -> AsyncBound[P, R]: ...
+    @overload
+    def __get__(self, obj: Namespace[BlockingMode], owner: type) -> BlockingBound[P, R]: ...
+    def __get__(self, obj: Namespace[Any] | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        session = obj._session
+        bound: Any = (
+            AsyncBound(session, self.endpoint)
+            if isinstance(session, AsyncSession)
+            else BlockingBound(session, self.endpoint)
+        )
+        obj.__dict__[self.name] = bound  # later lookups skip this descriptor
+        return bound
+
+
+async def _iterate_async(
+    session: AsyncSession, endpoint: Endpoint[Any, Any], args: Any, kwargs: dict[str, Any]
+) -> AsyncIterator[Any]:
+    walk = _walk(kwargs)
+    while (page_request := walk.next_page()) is not None:
+        limit, offset = page_request
+        finished = await session.execute(endpoint(*args, limit=limit, offset=offset, **kwargs))
+        page = page_of(finished.result, endpoint.route.items_field or "items")
+        walk.receive_page(page)
+        for item in page.items:
+            yield item
+
+
+def _iterate_blocking(
+    session: BlockingSession, endpoint: Endpoint[Any, Any], args: Any, kwargs: dict[str, Any]
+) -> Iterator[Any]:
+    walk = _walk(kwargs)
+    while (page_request := walk.next_page()) is not None:
+        limit, offset = page_request
+        finished = session.execute(endpoint(*args, limit=limit, offset=offset, **kwargs))
+        page = page_of(finished.result, endpoint.route.items_field or "items")
+        walk.receive_page(page)
+        yield from page.items
+
+
+def _walk(kwargs: dict[str, Any]) -> PageWalk:
+    return PageWalk(
+        page_size=kwargs.pop("limit", DEFAULT_PAGE_SIZE), start_offset=kwargs.pop("offset", 0)
+    )
+
+
+class AsyncPager(Generic[P, T]):
+    """Iterates every item of a list endpoint: ``async for item in pager(...)``."""
+
+    def __init__(self, session: AsyncSession, endpoint: Endpoint[P, Any]) -> None:
+        self._session = session
+        self._endpoint = endpoint
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
+        return _iterate_async(self._session, self._endpoint, args, dict(kwargs))
+
+
+class BlockingPager(Generic[P, T]):
+    """Iterates every item of a list endpoint: ``for item in pager(...)``."""
+
+    def __init__(self, session: BlockingSession, endpoint: Endpoint[P, Any]) -> None:
+        self._session = session
+        self._endpoint = endpoint
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        return _iterate_blocking(self._session, self._endpoint, args, dict(kwargs))
+
+
+class paginate(Generic[P, T]):
+    """Bind a list endpoint as an iterator over every item of every page.
+
+    The iterator takes the list endpoint's arguments; ``limit`` is the page size and
+    ``offset`` the first item. It holds one page in memory at a time.
+    """
+
+    def __init__(self, endpoint: Endpoint[P, Any], item: type[T]) -> None:
+        self.endpoint = endpoint
+        self.item = item
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> paginate[P, T]: ...
+    @overload
+    def __get__(self, obj: Namespace[AsyncMode], owner: type) -> AsyncPager[P, T]: ...
+    @overload
+    def __get__(self, obj: Namespace[BlockingMode], owner: type) -> BlockingPager[P, T]: ...
+    def __get__(self, obj: Namespace[Any] | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        session = obj._session
+        if isinstance(session, AsyncSession):
+            return AsyncPager[P, T](session, self.endpoint)
+        return BlockingPager[P, T](session, self.endpoint)
+
+
+class AsyncWaiter(Generic[R]):
+    """``wait_for_completion`` on an async session."""
+
+    def __init__(self, session: AsyncSession, get_run: Endpoint[[str], R]) -> None:
+        self._session = session
+        self._get_run = get_run
+
+    async def __call__(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the contract's parameter
+        poll_interval: float = 1.0,
+        terminal_statuses: Iterable[str] | None = None,
+    ) -> R:
+        poll = RunPoll(
+            run_id,
+            clock=self._session.driver.clock,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            terminal_statuses=terminal_statuses,
+        )
+        while True:
+            action = poll.next_action()
+            if isinstance(action, FetchStatus):
+                session = self._session.with_options(CallOptions(deadline=action.deadline))
+                try:
+                    poll.receive_status((await session.execute(self._get_run(run_id))).result)
+                except KneoError as error:
+                    poll.receive_error(error)
+            elif isinstance(action, Sleep):
+                await self._session.driver.asleep(action.seconds)
+            elif isinstance(action, RunDone):
+                return action.run  # type: ignore[no-any-return]
+            else:
+                raise action.error
+
+
+class BlockingWaiter(Generic[R]):
+    """``wait_for_completion`` on a blocking session."""
+
+    def __init__(self, session: BlockingSession, get_run: Endpoint[[str], R]) -> None:
+        self._session = session
+        self._get_run = get_run
+
+    def __call__(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        terminal_statuses: Iterable[str] | None = None,
+    ) -> R:
+        poll = RunPoll(
+            run_id,
+            clock=self._session.driver.clock,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            terminal_statuses=terminal_statuses,
+        )
+        while True:
+            action = poll.next_action()
+            if isinstance(action, FetchStatus):
+                session = self._session.with_options(CallOptions(deadline=action.deadline))
+                try:
+                    poll.receive_status(session.execute(self._get_run(run_id)).result)
+                except KneoError as error:
+                    poll.receive_error(error)
+            elif isinstance(action, Sleep):
+                self._session.driver.sleep(action.seconds)
+            elif isinstance(action, RunDone):
+                return action.run  # type: ignore[no-any-return]
+            else:
+                raise action.error
+
+
+class poll_run(Generic[R]):
+    """Bind ``wait_for_completion``: poll ``get_run`` until the run is terminal.
+
+    Polls only read; a poll's own retries and every sleep stay within ``timeout``. Returns
+    the terminal run (a failed run included); raises ``KneoWaitTimeoutError`` (a
+    ``TimeoutError``) when ``timeout`` elapses first.
+    """
+
+    def __init__(self, get_run: Endpoint[[str], R]) -> None:
+        self.get_run = get_run
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> poll_run[R]: ...
+    @overload
+    def __get__(self, obj: Namespace[AsyncMode], owner: type) -> AsyncWaiter[R]: ...
+    @overload
+    def __get__(self, obj: Namespace[BlockingMode], owner: type) -> BlockingWaiter[R]: ...
+    def __get__(self, obj: Namespace[Any] | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        session = obj._session
+        if isinstance(session, AsyncSession):
+            return AsyncWaiter(session, self.get_run)
+        return BlockingWaiter(session, self.get_run)

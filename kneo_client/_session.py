@@ -1,0 +1,97 @@
+"""Sessions: what a facade's namespaces call through (config, driver, budget, options).
+
+An ``AsyncSession`` and a ``BlockingSession`` each turn an ``Operation`` into a ``Call`` and
+hand it to their driver. Everything they share with each other lives in ``kneo_proto``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from kneo_proto import (
+    Call,
+    CallOptions,
+    ClientConfig,
+    Clock,
+    Finished,
+    KneoClientClosedError,
+    Operation,
+    TokenBucket,
+)
+
+__all__ = ["AsyncExecutor", "AsyncSession", "BlockingExecutor", "BlockingSession"]
+
+R = TypeVar("R")
+
+
+class AsyncExecutor(Protocol):
+    """What an async driver offers: a clock and ``execute``."""
+
+    clock: Clock
+
+    async def execute(self, call: Call[R]) -> Finished[R]: ...
+
+    async def asleep(self, seconds: float) -> None: ...
+
+
+class BlockingExecutor(Protocol):
+    """What a blocking driver offers: a clock and ``execute``."""
+
+    clock: Clock
+
+    def execute(self, call: Call[R]) -> Finished[R]: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass
+class _State:
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class _SessionBase:
+    config: ClientConfig
+    budget: TokenBucket | None
+    options: CallOptions = field(default_factory=CallOptions)
+    state: _State = field(default_factory=_State)
+
+    def call(self, operation: Operation[R], clock: Clock) -> Call[R]:
+        if self.state.closed:
+            raise KneoClientClosedError("the client is closed; create a new one")
+        return Call(operation, self.config, clock=clock, options=self.options, budget=self.budget)
+
+
+@dataclass(frozen=True)
+class AsyncSession(_SessionBase):
+    """Runs operations on an async driver."""
+
+    driver: AsyncExecutor = None  # type: ignore[assignment]
+
+    async def execute(self, operation: Operation[R]) -> Finished[R]:
+        """Run ``operation`` to its end; return the ``Finished`` or raise a ``KneoError``."""
+        return await self.driver.execute(self.call(operation, self.driver.clock))
+
+    def with_options(self, options: CallOptions) -> AsyncSession:
+        """Return a session sharing this one's driver, budget and state, with ``options``."""
+        return AsyncSession(
+            self.config, self.budget, self.options.merged(options), self.state, self.driver
+        )
+
+
+@dataclass(frozen=True)
+class BlockingSession(_SessionBase):
+    """Runs operations on a blocking driver."""
+
+    driver: BlockingExecutor = None  # type: ignore[assignment]
+
+    def execute(self, operation: Operation[R]) -> Finished[R]:
+        """Run ``operation`` to its end; return the ``Finished`` or raise a ``KneoError``."""
+        return self.driver.execute(self.call(operation, self.driver.clock))
+
+    def with_options(self, options: CallOptions) -> BlockingSession:
+        """Return a session sharing this one's driver, budget and state, with ``options``."""
+        return BlockingSession(
+            self.config, self.budget, self.options.merged(options), self.state, self.driver
+        )

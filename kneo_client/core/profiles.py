@@ -1,0 +1,92 @@
+"""Profiles: ``Profile``, ``load_profile`` and the ``KNEO_*`` environment variables.
+
+``load_profile`` reads the config file and ``os.environ`` and hands them to the pure
+``kneo_proto.resolve_profile``, which applies the precedence: TOML, then environment, then
+keyword arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kneo_proto import (
+    DEFAULT_PROFILE_NAME,
+    DEFAULT_TIMEOUT_SECONDS,
+    ENV_API_KEY,
+    ENV_AUTH_SCHEME,
+    ENV_PROFILE,
+    ENV_TIMEOUT,
+    ENV_URL,
+    AuthScheme,
+    Profile,
+    ProfileError,
+    resolve_profile,
+)
+
+__all__ = [
+    "DEFAULT_PROFILE_NAME",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "ENV_API_KEY",
+    "ENV_AUTH_SCHEME",
+    "ENV_PROFILE",
+    "ENV_TIMEOUT",
+    "ENV_URL",
+    "Profile",
+    "ProfileError",
+    "default_config_path",
+    "load_profile",
+]
+
+
+def default_config_path() -> Path:
+    """Return where ``client.toml`` lives by default: ``user_config_dir("kneo")``.
+
+    ``~/.config/kneo/client.toml`` on Linux, ``~/Library/Application Support/kneo/client.toml``
+    on macOS, and so on, via platformdirs.
+    """
+    import platformdirs  # imported on first use: it is not needed to import kneo_client
+
+    return Path(platformdirs.user_config_dir("kneo")) / "client.toml"
+
+
+def _read_config(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ProfileError(f"cannot read config file {path}: {reason}") from None
+
+
+def load_profile(
+    name: str | None = None,
+    *,
+    config_file: Path | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    auth_scheme: AuthScheme | str | None = None,
+    timeout: float | None = None,
+) -> Profile:
+    """Resolve a ``Profile`` from the TOML config, ``KNEO_*`` variables and keywords.
+
+    Resolution order (later overrides earlier): the TOML at ``config_file`` (default
+    ``default_config_path()``; a missing file is skipped), then ``KNEO_URL``,
+    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, then the keyword arguments.
+    ``KNEO_PROFILE`` selects the TOML section when ``name`` is None.
+
+    Raises:
+        ProfileError: if url or api_key cannot be resolved, or the config is malformed.
+    """
+    path = Path(config_file) if config_file is not None else default_config_path()
+    return resolve_profile(
+        name,
+        toml_text=_read_config(path),
+        env=os.environ,
+        source=str(path),
+        url=url,
+        api_key=api_key,
+        auth_scheme=auth_scheme,
+        timeout=timeout,
+    )

@@ -1,0 +1,11 @@
+"""kneo_drivers: thin drivers that execute ``kneo_proto`` calls. They move bytes and sleep;
+they decide nothing.
+
+- ``kneo_drivers.anyio.AsyncDriver``: httpcore async pool, on asyncio or trio.
+- ``kneo_drivers.blocking.BlockingDriver``: httpcore sync pool, thread-safe, no event loop.
+- ``kneo_drivers.memory.MemoryDriver``: a Python callable instead of a network.
+
+Import the one you need; importing this package imports none of their dependencies.
+"""
+
+__all__: list[str] = []

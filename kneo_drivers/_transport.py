@@ -1,0 +1,60 @@
+"""The one place that names the HTTP transport library (httpcore2, httpcore's maintained
+continuation) and maps its exceptions to the core's failure kinds.
+
+Invariants: every request gets finite connect, read, write and pool timeouts; pools are
+built with ``retries=0`` (every retry decision belongs to ``kneo_proto``), HTTP/1.1 only,
+and TLS verification on.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpcore2 as httpcore
+
+from kneo_proto import FailureKind
+
+__all__ = ["TRANSPORT_ERRORS", "failure_kind", "httpcore", "new_ssl_context", "timeouts"]
+
+TRANSPORT_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+)
+
+# Most specific first: PoolTimeout and ConnectTimeout mean nothing was sent.
+_KINDS: tuple[tuple[type[Exception], FailureKind], ...] = (
+    (httpcore.PoolTimeout, FailureKind.CONNECT_TIMEOUT),
+    (httpcore.ConnectTimeout, FailureKind.CONNECT_TIMEOUT),
+    (httpcore.ConnectError, FailureKind.CONNECT),
+    (httpcore.TimeoutException, FailureKind.TIMEOUT),
+    (httpcore.NetworkError, FailureKind.NETWORK),
+    (httpcore.UnsupportedProtocol, FailureKind.CONNECT),
+    (httpcore.ProxyError, FailureKind.CONNECT),
+    (httpcore.ProtocolError, FailureKind.PROTOCOL),
+)
+
+
+def failure_kind(exc: Exception) -> FailureKind:
+    """Return the core's failure kind for a transport exception."""
+    if isinstance(exc, httpcore.ConnectError) and isinstance(exc.__cause__, ssl.SSLError):
+        return FailureKind.TLS
+    for cls, kind in _KINDS:
+        if isinstance(exc, cls):
+            return kind
+    return FailureKind.NETWORK
+
+
+def timeouts(seconds: float) -> dict[str, Any]:
+    """Return httpcore's ``extensions`` giving every phase the same finite timeout."""
+    return {"timeout": {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}}
+
+
+def new_ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """Return a verifying TLS context (TLS 1.2 or newer), trusting ``ca_file`` if given."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

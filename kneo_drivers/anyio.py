@@ -1,0 +1,120 @@
+"""The async driver: runs a ``Call`` over an httpcore async pool, on asyncio or trio.
+
+Contract: one exchange per ``Send``, the whole body read (up to the core's cap), a sleep per
+``Sleep``; no retry, no parsing, no decision. Only transport exceptions are caught; a
+cancellation propagates unchanged after the call is told it was abandoned, and leaving the
+response's context releases the connection. Each attempt is cut off at the call's deadline.
+Callers beyond the pool's size wait at a gate instead of piling into the pool's queue.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from typing import TypeVar
+
+import anyio
+
+from kneo_drivers._transport import TRANSPORT_ERRORS, failure_kind, httpcore, timeouts
+from kneo_proto import Call, Clock, Failed, FailureKind, Finished, Send, Sleep
+
+__all__ = ["AsyncDriver"]
+
+R = TypeVar("R")
+CLOCK = Clock(monotonic=anyio.current_time, wall=time.time)
+
+
+class AsyncDriver:
+    """Executes calls over an ``httpcore.AsyncConnectionPool``.
+
+    Args:
+        max_connections: Pool size, and the number of calls let into the pool at once.
+        ssl_context: TLS settings; verifying by default.
+        pool: A caller-owned pool to use instead (not closed by ``aclose``).
+    """
+
+    clock = CLOCK
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 20,
+        ssl_context: ssl.SSLContext | None = None,
+        pool: httpcore.AsyncConnectionPool | None = None,
+    ) -> None:
+        self._owns_pool = pool is None
+        self._pool = pool or httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context, max_connections=max_connections, retries=0
+        )
+        self._max_connections = max_connections
+        self._gate: anyio.Semaphore | None = None
+
+    async def execute(self, call: Call[R]) -> Finished[R]:
+        """Run ``call`` to its end; return its ``Finished`` or raise its error."""
+        try:
+            while True:
+                action = call.next_action()
+                if isinstance(action, Send):
+                    await self._exchange(call, action)
+                elif isinstance(action, Sleep):
+                    await self.asleep(action.seconds)
+                elif isinstance(action, Failed):
+                    raise action.error
+                else:
+                    return action
+        except BaseException:
+            call.abandon()
+            raise
+
+    async def _exchange(self, call: Call[R], send: Send) -> None:
+        request = send.request
+        cut_off = float("inf") if send.remaining is None else send.remaining
+        with anyio.move_on_after(cut_off) as scope:
+            try:
+                with anyio.fail_after(send.timeout):
+                    await self._gate_for().acquire()
+            except TimeoutError:
+                call.receive_failure(
+                    FailureKind.CONNECT_TIMEOUT, "waited too long for a connection"
+                )
+                return
+            try:
+                async with self._pool.stream(
+                    request.method,
+                    request.url,
+                    headers=list(request.headers),
+                    content=request.body,
+                    extensions=timeouts(send.timeout),
+                ) as response:
+                    body = bytearray()
+                    async for chunk in response.aiter_stream():
+                        body += chunk
+                        if len(body) > send.max_response_bytes:
+                            call.receive_failure(
+                                FailureKind.TOO_LARGE, f"over {send.max_response_bytes} bytes"
+                            )
+                            return
+            except TRANSPORT_ERRORS as exc:
+                call.receive_failure(failure_kind(exc), str(exc))
+                return
+            finally:
+                self._gate_for().release()
+        if scope.cancelled_caught:
+            call.receive_failure(FailureKind.TIMEOUT, "the call's deadline expired mid-attempt")
+        else:
+            call.receive_response(response.status, response.headers, bytes(body))
+
+    async def asleep(self, seconds: float) -> None:
+        """Sleep for ``seconds`` in the running event loop."""
+        await anyio.sleep(seconds)
+
+    def _gate_for(self) -> anyio.Semaphore:
+        if self._gate is None:
+            self._gate = anyio.Semaphore(self._max_connections)
+        return self._gate
+
+    async def aclose(self) -> None:
+        """Close the pool if this driver created it."""
+        if self._owns_pool:
+            with anyio.CancelScope(shield=True):
+                await self._pool.aclose()
