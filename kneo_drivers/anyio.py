@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import anyio
 
+from kneo_drivers._log import log_attempt
 from kneo_drivers._transport import TRANSPORT_ERRORS, failure_kind, httpcore, timeouts
 from kneo_proto import Call, Clock, Failed, FailureKind, Finished, Send, Sleep
 
@@ -96,6 +97,7 @@ class AsyncDriver:
                             return
             except TRANSPORT_ERRORS as exc:
                 call.receive_failure(failure_kind(exc), str(exc))
+                log_attempt(call, send, failure_kind(exc).value)
                 return
             finally:
                 self._gate_for().release()
@@ -103,6 +105,7 @@ class AsyncDriver:
             call.receive_failure(FailureKind.TIMEOUT, "the call's deadline expired mid-attempt")
         else:
             call.receive_response(response.status, response.headers, bytes(body))
+            log_attempt(call, send, response.status)
 
     async def asleep(self, seconds: float) -> None:
         """Sleep for ``seconds`` in the running event loop."""

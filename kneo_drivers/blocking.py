@@ -13,6 +13,7 @@ import threading
 import time
 from typing import TypeVar
 
+from kneo_drivers._log import log_attempt
 from kneo_drivers._transport import TRANSPORT_ERRORS, failure_kind, httpcore, timeouts
 from kneo_proto import Call, Clock, Failed, FailureKind, Finished, Send, Sleep, TokenBucket
 
@@ -108,8 +109,10 @@ class BlockingDriver:
                         return
         except TRANSPORT_ERRORS as exc:
             call.receive_failure(failure_kind(exc), str(exc))
+            log_attempt(call, send, failure_kind(exc).value)
             return
         call.receive_response(response.status, response.headers, bytes(body))
+        log_attempt(call, send, response.status)
 
     def close(self) -> None:
         """Close the pool if this driver created it."""

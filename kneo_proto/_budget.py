@@ -34,7 +34,7 @@ class RetryBudget:
     success_refund: int = 1
 
     def __post_init__(self) -> None:
-        if self.capacity < 0 or min(self.retry_cost, self.timeout_retry_cost) < 0:
+        if min(self.capacity, self.retry_cost, self.timeout_retry_cost, self.success_refund) < 0:
             raise ValueError("RetryBudget amounts must be >= 0")
 
     def cost_of(self, failure: FailureKind | None) -> int:

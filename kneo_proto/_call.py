@@ -174,7 +174,9 @@ class Call(Generic[R]):
             attempts=self.attempts,
             retry_after=retry_after,
         )
-        retryable = status_is_retryable(status) or isinstance(error, KneoIdempotencyInProgressError)
+        # Only a 409 says the original request is still running; a 422 with that code is not.
+        in_progress = status == 409 and isinstance(error, KneoIdempotencyInProgressError)
+        retryable = status_is_retryable(status) or in_progress
         if retryable and retry_is_safe(self.operation.method, keyed=self._keyed):
             self._retry_or_fail(error, None, retry_after)
         else:
@@ -211,6 +213,11 @@ class Call(Generic[R]):
             self._fail(KneoError("call abandoned", request_id=self.request_id))
 
     # -- properties ----------------------------------------------------------------------
+
+    @property
+    def pending_sleep(self) -> float | None:
+        """The backoff the call will ask for next, when it is backing off; else None."""
+        return self._delay if self.state is CallState.BACKING_OFF else None
 
     @property
     def elapsed(self) -> float:
@@ -259,6 +266,8 @@ class Call(Generic[R]):
     def _send(self) -> Action[R]:
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:
+            # The retry these tokens paid for is never sent (the driver overslept).
+            self._deposit(self._unsent_tokens)
             self._fail(
                 KneoTimeoutError(
                     f"{self.operation.method} {self.operation.path}: deadline expired before "

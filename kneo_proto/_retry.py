@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 from kneo_proto._actions import FailureKind
+from kneo_proto._dates import parse_http_date
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -143,11 +142,7 @@ def parse_retry_after(value: str | None, *, wall_now: float) -> float | None:
             if len(digits) <= 12
             else float(_RETRY_AFTER_CEILING)
         )
-    try:
-        when: datetime = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
+    when = parse_http_date(text)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        # asctime dates carry no zone; RFC 9110 section 5.6.7 says HTTP-dates are in GMT.
-        when = when.replace(tzinfo=UTC)
-    return max(when.timestamp() - wall_now, 0.0)
+    return max(when - wall_now, 0.0)

@@ -6,9 +6,12 @@ No event loop, no sockets: time is a ``FakeClock`` that only moves when the mach
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import formatdate
 from typing import Any, TypeVar
 
 import msgspec
@@ -23,12 +26,14 @@ from kneo_proto import (
     Finished,
     KneoError,
     Operation,
+    Parts,
     Request,
     RetryPolicy,
     Send,
     Sleep,
     TokenBucket,
 )
+from kneo_proto._operation import Route
 
 R = TypeVar("R")
 
@@ -81,6 +86,10 @@ class Trace:
     sends: list[Send] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
     outcome: Finished[Any] | Failed | None = None
+    call: Call[Any] | None = None
+    send_remaining: list[float | None] = field(default_factory=list)
+    sleep_remaining: list[float | None] = field(default_factory=list)
+    levels: list[int] = field(default_factory=list)
 
     @property
     def error(self) -> KneoError:
@@ -110,8 +119,13 @@ def drive(
     budget: TokenBucket | None = None,
     seed: int = 7,
     max_steps: int = 200,
+    oversleep: float = 0.0,
 ) -> Trace:
-    """Run ``operation`` to its end against ``server``; return what happened."""
+    """Run ``operation`` to its end against ``server``; return what happened.
+
+    ``oversleep`` makes every sleep last that much longer than asked, as a busy event loop
+    does. ``Trace.levels`` records the budget's level after every step when there is one.
+    """
     clock = clock or FakeClock()
     options = options or CallOptions()
     if policy is not None:
@@ -124,16 +138,20 @@ def drive(
         budget=budget,
         rng=random.Random(seed),
     )
-    trace = Trace()
+    trace = Trace(call=call)
     for _ in range(max_steps):
         action = call.next_action()
+        if budget is not None:
+            trace.levels.append(budget.available)
         if isinstance(action, Finished | Failed):
             trace.outcome = action
             return trace
         if isinstance(action, Sleep):
             trace.sleeps.append(action.seconds)
-            clock.advance(action.seconds)
+            trace.sleep_remaining.append(call.remaining())
+            clock.advance(action.seconds + oversleep)
             continue
+        trace.send_remaining.append(call.remaining())
         trace.sends.append(action)
         trace.requests.append(action.request)
         reply = server(action.request)
@@ -153,3 +171,31 @@ def scripted(*replies: Reply) -> Callable[[Request], Reply]:
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
     return answer
+
+
+def operation(
+    method: str, *, idempotency_key: str | None = None, keyed: bool = True
+) -> Operation[dict[str, Any]]:
+    """A ``method`` operation on ``/v1/x`` decoding any JSON object (a POST gets a key).
+
+    ``keyed=False`` strips a POST's key, as a caller of a non-idempotent POST would see it.
+    """
+    op = Route(method, "/v1/x", dict).bind(
+        f"{method.lower()}_x", Parts(idempotency_key=idempotency_key)
+    )
+    return op if keyed else dataclasses.replace(op, idempotency_key=None)
+
+
+HTTP_DATE_FORMS = ("rfc1123", "rfc850", "asctime")
+
+
+def http_date(posix: int, form: str = "rfc1123") -> str:
+    """``posix`` (whole seconds) as an HTTP-date in one of RFC 9110's three forms."""
+    if form == "rfc1123":
+        return formatdate(posix, usegmt=True)
+    when = datetime.fromtimestamp(posix, UTC)
+    if form == "rfc850":
+        return when.strftime("%A, %d-%b-%y %H:%M:%S GMT")
+    if form == "asctime":
+        return when.ctime()
+    raise ValueError(f"unknown HTTP-date form {form!r}")
