@@ -51,7 +51,9 @@ CONFIG = ClientConfig(base_url="https://kneo.example.com", api_key="kneo_bench_k
 PAGE_EVENTS = 1000
 EPOCH = datetime.datetime(2026, 5, 4, 9, 30, tzinfo=datetime.UTC)
 
-Batch = Callable[[], object]  # runs ``inner`` operations, returns the last outcome
+# Runs ``inner`` operations and returns every outcome: they are freed after the clock stops,
+# so no case pays for deallocating its results and the comparisons stay like for like.
+Batch = Callable[[], list[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,7 @@ class Plan:
     inner: int
 
     def quick(self) -> Plan:
-        return Plan(max(5, self.samples // 10), max(1, self.inner // 10))
+        return Plan(max(10, self.samples // 10), max(1, self.inner // 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +172,8 @@ def response_headers(body: bytes) -> list[tuple[bytes, bytes]]:
 def build_batch(make: Callable[[], Operation[Any]], inner: int) -> Batch:
     """Build ``inner`` operations and their calls, and ask each call for its first Send."""
 
-    def run() -> object:
-        action: object = None
-        for _ in range(inner):
-            action = Call(make(), CONFIG, clock=CLOCK).next_action()
-        return action
+    def run() -> list[object]:
+        return [Call(make(), CONFIG, clock=CLOCK).next_action() for _ in range(inner)]
 
     return run
 
@@ -192,22 +191,19 @@ def receive_batch(make: Callable[[], Operation[Any]], body: bytes, inner: int) -
     calls = awaiting_calls(make, inner)
     headers = response_headers(body)
 
-    def run() -> object:
-        action: object = None
+    def run() -> list[object]:
+        outcomes: list[object] = []
         for call in calls:
             call.receive_response(200, headers, body)
-            action = call.next_action()
-        return action
+            outcomes.append(call.next_action())
+        return outcomes
 
     return run
 
 
 def repeat_batch(decode: Callable[[bytes], object], body: bytes, inner: int) -> Batch:
-    def run() -> object:
-        result: object = None
-        for _ in range(inner):
-            result = decode(body)
-        return result
+    def run() -> list[object]:
+        return [decode(body) for _ in range(inner)]
 
     return run
 
@@ -233,50 +229,92 @@ class Case:
     body_bytes: int | None = None
 
 
-def cases() -> list[Case]:
-    small, page = run_status_body(), audit_page_body()
+def _get_run() -> Operation[Any]:
+    return endpoints.get_run("run_123")
 
-    def get_run() -> Operation[Any]:
-        return endpoints.get_run("run_123")
 
-    def list_page() -> Operation[Any]:
-        return endpoints.list_audit_events(limit=PAGE_EVENTS)
+def _list_page() -> Operation[Any]:
+    return endpoints.list_audit_events(limit=PAGE_EVENTS)
 
+
+def request_cases() -> list[Case]:
+    """Building requests and decoding a small response: the per-request overhead."""
+    small = run_status_body()
     return [
-        Case("build_get_run", "build GET get_run + first Send", Plan(400, 200),
-             lambda n: build_batch(get_run, n), Send),
-        Case("build_create_run", "build POST create_run (body, key) + first Send", Plan(400, 200),
-             lambda n: build_batch(_create_run, n), Send),
-        Case("decode_run_status", "RunStatusResponse through Call -> Finished", Plan(400, 200),
-             lambda n: receive_batch(get_run, small, n), Finished, len(small)),
-        Case("page_call", "1000 audit events through Call -> Finished", Plan(600, 3),
-             lambda n: receive_batch(list_page, page, n), Finished, len(page)),
-        Case("page_struct", "1000 audit events, msgspec.json.decode(type=...)", Plan(600, 3),
-             lambda n: repeat_batch(_decode_page_struct, page, n), AuditEventListResponse,
-             len(page)),
-        Case("page_json_loads", "1000 audit events, json.loads into dicts", Plan(600, 3),
-             lambda n: repeat_batch(json.loads, page, n), dict, len(page)),
-    ]  # fmt: skip
+        Case(
+            "build_get_run",
+            "build GET get_run + first Send",
+            Plan(250, 200),
+            lambda n: build_batch(_get_run, n),
+            expect=Send,
+        ),
+        Case(
+            "build_create_run",
+            "build POST create_run (body, key) + first Send",
+            Plan(250, 200),
+            lambda n: build_batch(_create_run, n),
+            expect=Send,
+        ),
+        Case(
+            "decode_run_status",
+            "RunStatusResponse through Call -> Finished",
+            Plan(250, 200),
+            lambda n: receive_batch(_get_run, small, n),
+            expect=Finished,
+            body_bytes=len(small),
+        ),
+    ]
+
+
+def page_cases() -> list[Case]:
+    """One 1000-event page three ways, compared with each other in the same run."""
+    page = audit_page_body()
+    return [
+        Case(
+            "page_call",
+            "1000 audit events through Call -> Finished",
+            Plan(1000, 1),
+            lambda n: receive_batch(_list_page, page, n),
+            expect=Finished,
+            body_bytes=len(page),
+        ),
+        Case(
+            "page_struct",
+            "1000 audit events, msgspec.json.decode(type=...)",
+            Plan(1000, 1),
+            lambda n: repeat_batch(_decode_page_struct, page, n),
+            expect=AuditEventListResponse,
+            body_bytes=len(page),
+        ),
+        Case(
+            "page_json_loads",
+            "1000 audit events, json.loads into dicts",
+            Plan(1000, 1),
+            lambda n: repeat_batch(json.loads, page, n),
+            expect=dict,
+            body_bytes=len(page),
+        ),
+    ]
 
 
 # -- timing --------------------------------------------------------------------------------
 
 
-def time_batch(batch: Batch) -> tuple[int, object]:
+def time_batch(batch: Batch) -> tuple[int, list[object]]:
     gc.disable()
     try:
         start = time.perf_counter_ns()
-        outcome = batch()
-        return time.perf_counter_ns() - start, outcome
+        outcomes = batch()
+        return time.perf_counter_ns() - start, outcomes
     finally:
         gc.enable()
 
 
 def check(case: Case, plan: Plan) -> None:
     """Warm the case up and make sure it ends the way it should (a Send, a Finished, ...)."""
-    _, outcome = time_batch(case.prepare(plan.inner))
-    if not isinstance(outcome, case.expect):
-        sys.exit(f"{case.key}: expected {case.expect.__name__}, got {outcome!r:.300}")
+    for outcome in time_batch(case.prepare(plan.inner))[1]:
+        if not isinstance(outcome, case.expect):
+            sys.exit(f"{case.key}: expected {case.expect.__name__}, got {outcome!r:.300}")
 
 
 def summarize(case: Case, plan: Plan, per_op_ns: list[float]) -> Result:
@@ -293,15 +331,19 @@ def summarize(case: Case, plan: Plan, per_op_ns: list[float]) -> Result:
 
 
 def measure(planned: list[tuple[Case, Plan]]) -> list[Result]:
-    """Time every case, round-robin, so that drift in the machine's load hits all alike."""
+    """Time the cases one sample each in turn, so that drift in the machine's load hits all
+    alike, in a fresh shuffled order each round, so that no case always runs in the memory
+    and caches one particular other case leaves behind.
+    """
     for case, plan in planned:
         check(case, plan)
     gc.collect()
+    rng = random.Random(3)
     per_op_ns: dict[str, list[float]] = {case.key: [] for case, _ in planned}
     for round_ in range(max(plan.samples for _, plan in planned)):
-        for case, plan in planned:
+        for case, plan in rng.sample(planned, len(planned)):
             if round_ < plan.samples:
-                elapsed, _ = time_batch(case.prepare(plan.inner))
+                elapsed = time_batch(case.prepare(plan.inner))[0]
                 per_op_ns[case.key].append(elapsed / plan.inner)
     return [summarize(case, plan, per_op_ns[case.key]) for case, plan in planned]
 
@@ -346,35 +388,49 @@ def _us(value: float) -> str:
     return f"{value:.2f}" if value < 100 else f"{value:,.0f}"
 
 
-def markdown(info: dict[str, str], results: list[Result], rates: dict[str, float]) -> str:
+def _size(n: int) -> str:
+    return f"{n} B" if n < 10_000 else f"{n / 1000:.0f} kB"
+
+
+def markdown(
+    info: dict[str, str], run: dict[str, Any], results: list[Result], rates: dict[str, float]
+) -> str:
     lines = ["# kneo_proto core benchmark", ""]
     lines += [f"- {name}: {value}" for name, value in info.items()]
-    lines += ["", "| case | body | median µs | p90 µs | samples × inner |"]
+    lines.append(f"- run: {run['mode']}, {run['wall_seconds']:.1f} s")
+    lines += ["", "| case | body | median µs | p90 µs | samples x inner |"]
     lines += ["|---|---:|---:|---:|---:|"]
     for r in results:
-        body = "" if r.body_bytes is None else f"{r.body_bytes / 1024:.1f} KiB"
-        row = [r.case, body, _us(r.median_us), _us(r.p90_us), f"{r.samples} × {r.inner}"]
+        body = "" if r.body_bytes is None else _size(r.body_bytes)
+        row = [r.case, body, _us(r.median_us), _us(r.p90_us), f"{r.samples} x {r.inner}"]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "| ratio of medians (1000 events) | × |", "|---|---:|"]
+    lines += ["", "| ratio of medians (1000 events) | ratio |", "|---|---:|"]
     lines += [f"| {name} | {value:.2f} |" for name, value in rates.items()]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_core", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_core", description=(__doc__ or "").splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="~2 s smoke run (CI)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    results = measure([(c, c.plan.quick() if args.quick else c.plan) for c in cases()])
-    info = machine() | {"mode": "quick" if args.quick else "default"}
-    info["wall_seconds"] = f"{time.perf_counter() - started:.1f}"
-    rates = ratios({r.key: r for r in results})
+    results: list[Result] = []
+    for group in (request_cases(), page_cases()):
+        results += measure([(c, c.plan.quick() if args.quick else c.plan) for c in group])
+    wall_seconds = round(time.perf_counter() - started, 2)
+    run: dict[str, Any] = {
+        "mode": "quick" if args.quick else "default",
+        "wall_seconds": wall_seconds,
+    }
+    info, rates = machine(), ratios({r.key: r for r in results})
     if args.json:
-        payload = {"machine": info, "results": [asdict(r) for r in results], "ratios": rates}
-        print(json.dumps(payload, indent=2))
+        payload = {"machine": info, "run": run, "results": [asdict(r) for r in results]}
+        print(json.dumps(payload | {"ratios": rates}, indent=2))
     else:
-        print(markdown(info, results, rates))
+        print(markdown(info, run, results, rates))
     return 0
 
 
