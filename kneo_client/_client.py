@@ -19,7 +19,9 @@ from kneo_proto import CallOptions, Profile, RetryPolicy, TokenBucket
 
 __all__ = ["KneoClient", "SyncKneoClient"]
 
-_PROFILE_KEYS = frozenset({"config_file", "url", "api_key", "auth_scheme", "timeout"})
+_PROFILE_KEYS = frozenset(
+    {"config_file", "url", "api_key", "auth_scheme", "timeout", "allow_insecure_http"}
+)
 
 
 def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

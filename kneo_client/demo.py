@@ -22,8 +22,12 @@ from kneo_proto import Request, Response, redact_headers
 
 _NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC).isoformat()
 _RUN: dict[str, Any] = {
-    "run_id": "run_demo_1", "spec_id": "support-triage", "status": "queued",
-    "environment": "dev", "created_at": _NOW, "updated_at": _NOW,
+    "run_id": "run_demo_1",
+    "spec_id": "support-triage",
+    "status": "queued",
+    "environment": "dev",
+    "created_at": _NOW,
+    "updated_at": _NOW,
 }
 
 
@@ -34,6 +38,7 @@ class CannedPlatform:
         self.failed_once = False
 
     def __call__(self, request: Request) -> Response:
+        """Print ``request`` and answer it."""
         show_request(request)
         echo = (("X-Request-ID", request.header("x-request-id") or ""),)
         if request.method == "POST" and request.target == "/v1/runs" and not self.failed_once:
@@ -48,14 +53,22 @@ class CannedPlatform:
 
     @staticmethod
     def answer(method: str, path: str) -> Any:
+        """Return the canned JSON payload for ``method`` and ``path``."""
         if path == "/v1/readyz":
             return {"ok": True, "service": "kneo-serv-platform (canned)", "version": "0.4.0"}
         if method == "POST" and path == "/v1/runs":
             return {"run_id": _RUN["run_id"], "status": "queued", "created_at": _NOW}
         if path.startswith("/v1/runs/"):
             return {**_RUN, "status": "completed", "completed_at": _NOW}
-        return {"runs": [_RUN], "count": 1, "total": 1, "limit": 5, "offset": 0,
-                "sort_by": "updated_at", "sort_order": "desc"}
+        return {
+            "runs": [_RUN],
+            "count": 1,
+            "total": 1,
+            "limit": 5,
+            "offset": 0,
+            "sort_by": "updated_at",
+            "sort_order": "desc",
+        }
 
 
 def show_request(request: Request) -> None:

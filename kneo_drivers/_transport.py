@@ -3,7 +3,7 @@ continuation) and maps its exceptions to the core's failure kinds.
 
 Invariants: every request gets finite connect, read, write and pool timeouts; pools are
 built with ``retries=0`` (every retry decision belongs to ``kneo_proto``), HTTP/1.1 only,
-and TLS verification on.
+and TLS verification on (httpcore2's default context, backed by the system trust store).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import httpcore2 as httpcore
 
 from kneo_proto import FailureKind
 
-__all__ = ["TRANSPORT_ERRORS", "failure_kind", "httpcore", "new_ssl_context", "timeouts"]
+__all__ = ["TRANSPORT_ERRORS", "failure_kind", "httpcore", "timeouts"]
 
 TRANSPORT_ERRORS = (
     httpcore.TimeoutException,
@@ -51,10 +51,3 @@ def failure_kind(exc: Exception) -> FailureKind:
 def timeouts(seconds: float) -> dict[str, Any]:
     """Return httpcore's ``extensions`` giving every phase the same finite timeout."""
     return {"timeout": {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}}
-
-
-def new_ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
-    """Return a verifying TLS context (TLS 1.2 or newer), trusting ``ca_file`` if given."""
-    context = ssl.create_default_context(cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from contextlib import aclosing
 from typing import TypeVar
 
 import anyio
@@ -88,13 +89,16 @@ class AsyncDriver:
                     extensions=timeouts(send.timeout),
                 ) as response:
                     body = bytearray()
-                    async for chunk in response.aiter_stream():
-                        body += chunk
-                        if len(body) > send.max_response_bytes:
-                            call.receive_failure(
-                                FailureKind.TOO_LARGE, f"over {send.max_response_bytes} bytes"
-                            )
-                            return
+                    # aclosing: leaving early (over the cap) must close the stream's async
+                    # generator now, not when it is garbage collected (trio warns then).
+                    async with aclosing(response.aiter_stream()) as stream:
+                        async for chunk in stream:
+                            body += chunk
+                            if len(body) > send.max_response_bytes:
+                                call.receive_failure(
+                                    FailureKind.TOO_LARGE, f"over {send.max_response_bytes} bytes"
+                                )
+                                return
             except TRANSPORT_ERRORS as exc:
                 call.receive_failure(failure_kind(exc), str(exc))
                 log_attempt(call, send, failure_kind(exc).value)

@@ -3,7 +3,11 @@
 For tests, the user's and ours. The handler returns a ``Response`` (or, for
 ``AsyncMemoryDriver``, an awaitable of one) or raises ``SimulatedFailure(kind)``. Sleeps are
 virtual by default: they advance the driver's own clock at once, so retries, polling and
-``Retry-After`` cost no real time.
+``Retry-After`` cost no real time. A handler can advance that clock too (a slow server).
+
+As a real driver would, an answer that arrives after the attempt's timeout (measured on the
+driver's clock) is a ``TIMEOUT`` failure, a body over the core's cap a ``TOO_LARGE`` one, and
+a cancelled call is told it was abandoned before the cancellation propagates.
 """
 
 from __future__ import annotations
@@ -70,23 +74,36 @@ class MemoryDriver:
 
     def execute(self, call: Call[R]) -> Finished[R]:
         """Run ``call`` to its end; return its ``Finished`` or raise its error."""
-        while True:
-            action = call.next_action()
-            if isinstance(action, Send):
-                try:
-                    response = self.handler(action.request)
-                except SimulatedFailure as failure:
-                    call.receive_failure(failure.kind, str(failure))
-                    continue
-                if not isinstance(response, Response):
-                    raise TypeError("a blocking client's handler must return a Response")
-                call.receive_response(response.status, response.headers, response.body)
-            elif isinstance(action, Sleep):
-                self.sleep(action.seconds)
-            elif isinstance(action, Failed):
-                raise action.error
-            else:
-                return action
+        try:
+            while True:
+                action = call.next_action()
+                if isinstance(action, Send):
+                    started = self.clock.monotonic()
+                    try:
+                        response = self.handler(action.request)
+                    except SimulatedFailure as failure:
+                        call.receive_failure(failure.kind, str(failure))
+                        continue
+                    if not isinstance(response, Response):
+                        raise TypeError("a blocking client's handler must return a Response")
+                    self._deliver(call, action, response, started)
+                elif isinstance(action, Sleep):
+                    self.sleep(action.seconds)
+                elif isinstance(action, Failed):
+                    raise action.error
+                else:
+                    return action
+        except BaseException:
+            call.abandon()
+            raise
+
+    def _deliver(self, call: Call[R], send: Send, response: Response, started: float) -> None:
+        if self.clock.monotonic() - started > send.timeout:
+            call.receive_failure(FailureKind.TIMEOUT, "the handler answered after the timeout")
+        elif len(response.body) > send.max_response_bytes:
+            call.receive_failure(FailureKind.TOO_LARGE, f"over {send.max_response_bytes} bytes")
+        else:
+            call.receive_response(response.status, response.headers, response.body)
 
 
 class AsyncMemoryDriver(MemoryDriver):
@@ -94,22 +111,27 @@ class AsyncMemoryDriver(MemoryDriver):
 
     async def execute(self, call: Call[R]) -> Finished[R]:  # type: ignore[override]
         """Run ``call`` to its end; return its ``Finished`` or raise its error."""
-        while True:
-            action = call.next_action()
-            if isinstance(action, Send):
-                try:
-                    outcome = self.handler(action.request)
-                    response = await outcome if inspect.isawaitable(outcome) else outcome
-                except SimulatedFailure as failure:
-                    call.receive_failure(failure.kind, str(failure))
-                    continue
-                call.receive_response(response.status, response.headers, response.body)
-            elif isinstance(action, Sleep):
-                await self.asleep(action.seconds)
-            elif isinstance(action, Failed):
-                raise action.error
-            else:
-                return action
+        try:
+            while True:
+                action = call.next_action()
+                if isinstance(action, Send):
+                    started = self.clock.monotonic()
+                    try:
+                        outcome = self.handler(action.request)
+                        response = await outcome if inspect.isawaitable(outcome) else outcome
+                    except SimulatedFailure as failure:
+                        call.receive_failure(failure.kind, str(failure))
+                        continue
+                    self._deliver(call, action, response, started)
+                elif isinstance(action, Sleep):
+                    await self.asleep(action.seconds)
+                elif isinstance(action, Failed):
+                    raise action.error
+                else:
+                    return action
+        except BaseException:
+            call.abandon()
+            raise
 
     async def asleep(self, seconds: float) -> None:
         """Sleep (virtually, by default) for ``seconds``."""

@@ -69,6 +69,22 @@ _TRANSPORT_ERRORS: dict[FailureKind, tuple[type[KneoError], str]] = {
     FailureKind.TOO_LARGE: (KneoResponseTooLargeError, "response body too large"),
 }
 _DETAIL_LIMIT = 200
+# Headers the SDK alone sets: credentials, call identity, and message framing (a caller's
+# Content-Length or Transfer-Encoding next to ours would let a request be split).
+_SDK_OWNED_HEADERS = frozenset(
+    {
+        "authorization",
+        "x-kneo-api-key",
+        "idempotency-key",
+        "x-request-id",
+        "x-kneo-attempt",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "host",
+        "connection",
+    }
+)
 
 
 class CallState(enum.Enum):
@@ -248,7 +264,7 @@ class Call(Generic[R]):
         }
         lowered = {name.lower() for name in fixed}
         extra = [(k, v) for k, v in (options.headers or {}).items() if k.lower() not in lowered]
-        owned = {"authorization", "x-kneo-api-key", "idempotency-key", "x-request-id"}
+        owned = _SDK_OWNED_HEADERS
         headers = [(k, v) for k, v in fixed.items()]
         headers += [(k, v) for k, v in extra if k.lower() not in owned]
         if self._config.auth is not None:

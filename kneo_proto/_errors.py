@@ -2,8 +2,9 @@
 
 Invariants: every failure kneo-client reports is a ``KneoError``. Each carries the HTTP status
 (None for transport failures), the parsed body, the request ID and idempotency key of the
-call, how many attempts were made and the last ``Retry-After``. No message built here contains
-a request header value, so the API key cannot reach an error's text. Errors pickle, because
+call, how many attempts were made and the last ``Retry-After``. No message built here
+contains a request header value other than the request ID, so the API key cannot reach an
+error's text. Errors pickle, because
 task queues move them between processes.
 """
 

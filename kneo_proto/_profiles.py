@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kneo_proto._auth import AuthScheme, normalize_api_key
-from kneo_proto._config import DEFAULT_TIMEOUT_SECONDS, ClientConfig, parse_base_url
+from kneo_proto._config import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT_SECONDS,
+    ClientConfig,
+    parse_base_url,
+)
 from kneo_proto._errors import KneoConfigurationError, ProfileError
 from kneo_proto._retry import RetryPolicy
 
@@ -88,8 +93,17 @@ class Profile:
             f"auth_scheme={self.auth_scheme.value!r}, timeout={self.timeout!r})"
         )
 
-    def client_config(self, retry_policy: RetryPolicy | None = None) -> ClientConfig:
+    def client_config(
+        self,
+        retry_policy: RetryPolicy | None = None,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> ClientConfig:
         """Return the ``ClientConfig`` for this profile.
+
+        Args:
+            retry_policy: The client's default retry policy.
+            max_response_bytes: The largest response body the client accepts.
 
         Raises:
             KneoInsecureTransportError: if the key would go over plain http to a
@@ -102,6 +116,7 @@ class Profile:
             timeout=self.timeout,
             retry_policy=retry_policy or RetryPolicy(),
             allow_insecure_http=self.allow_insecure_http,
+            max_response_bytes=max_response_bytes,
         )
 
 

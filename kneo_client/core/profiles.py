@@ -68,13 +68,15 @@ def load_profile(
     api_key: str | None = None,
     auth_scheme: AuthScheme | str | None = None,
     timeout: float | None = None,
+    allow_insecure_http: bool | None = None,
 ) -> Profile:
     """Resolve a ``Profile`` from the TOML config, ``KNEO_*`` variables and keywords.
 
     Resolution order (later overrides earlier): the TOML at ``config_file`` (default
     ``default_config_path()``; a missing file is skipped), then ``KNEO_URL``,
     ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, then the keyword arguments.
-    ``KNEO_PROFILE`` selects the TOML section when ``name`` is None.
+    ``KNEO_PROFILE`` selects the TOML section when ``name`` is None. ``allow_insecure_http``
+    (the plain-http opt-in) comes from the TOML or the keyword only, never the environment.
 
     Raises:
         ProfileError: if url or api_key cannot be resolved, or the config is malformed.
@@ -89,4 +91,5 @@ def load_profile(
         api_key=api_key,
         auth_scheme=auth_scheme,
         timeout=timeout,
+        allow_insecure_http=allow_insecure_http,
     )

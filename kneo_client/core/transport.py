@@ -17,6 +17,7 @@ import msgspec
 
 from kneo_client._session import AsyncExecutor, AsyncSession, BlockingExecutor, BlockingSession
 from kneo_proto import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     CallOptions,
     Finished,
     KneoDecodeError,
@@ -110,6 +111,7 @@ class Transport:
         retry_budget: The shared retry budget; None disables it.
         max_connections: Size of the pool this transport creates.
         ssl_context: TLS settings for the pool this transport creates.
+        max_response_bytes: The largest response body accepted (16 MiB by default).
         driver: An async driver to use instead (e.g. ``AsyncMemoryDriver`` in tests).
 
     Raises:
@@ -126,9 +128,10 @@ class Transport:
         retry_budget: RetryBudget | None = DEFAULT_RETRY_BUDGET,
         max_connections: int = 20,
         ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         driver: AsyncExecutor | None = None,
     ) -> None:
-        config = profile.client_config(retry_policy)
+        config = profile.client_config(retry_policy, max_response_bytes=max_response_bytes)
         if driver is None:
             from kneo_drivers.anyio import AsyncDriver
 
@@ -218,6 +221,7 @@ class SyncTransport:
         retry_budget: The shared retry budget; None disables it.
         max_connections: Size of the pool this transport creates.
         ssl_context: TLS settings for the pool this transport creates.
+        max_response_bytes: The largest response body accepted (16 MiB by default).
         driver: A blocking driver to use instead (e.g. ``MemoryDriver`` in tests).
     """
 
@@ -230,11 +234,12 @@ class SyncTransport:
         retry_budget: RetryBudget | None = DEFAULT_RETRY_BUDGET,
         max_connections: int = 20,
         ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         driver: BlockingExecutor | None = None,
     ) -> None:
         from kneo_drivers.blocking import LockedTokenBucket
 
-        config = profile.client_config(retry_policy)
+        config = profile.client_config(retry_policy, max_response_bytes=max_response_bytes)
         if driver is None:
             from kneo_drivers.blocking import BlockingDriver
 

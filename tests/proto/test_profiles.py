@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from kneo_proto import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT_SECONDS,
     ApiKeyAuth,
     AuthScheme,
@@ -478,6 +479,8 @@ def test_profile_client_config_carries_every_field() -> None:
     )
     assert config.retry_policy is policy
     assert profile.client_config().retry_policy == RetryPolicy()
+    assert profile.client_config().max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES
+    assert profile.client_config(max_response_bytes=1024).max_response_bytes == 1024
     assert config.user_agent == USER_AGENT
     assert USER_AGENT.startswith("kneo-client/")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -49,7 +50,17 @@ RETRY_AFTER_CASES: list[tuple[str | None, float | None]] = [
     ("  Tue, 14 Nov 2023 22:13:50 GMT\t", 30.0),
     # Dates that cannot be represented or parsed.
     ("Fri, 31 Dec 9999 23:59:59 GMT", 253402300799.0 - WALL_NOW),
-    ("Mon, 01 Jan 0000 00:00:00 GMT", 0.0),  # read as a two-digit year: 2000, in the past
+    ("Mon, 01 Jan 0000 00:00:00 GMT", None),  # there is no year 0
+    ("Tue, 14 Nov 2023 22:13:50 +0000", None),  # HTTP-dates say GMT, nothing else
+    ("tue, 14 nov 2023 22:13:50 gmt", None),
+    ("Tue, 14 Foo 2023 22:13:50 GMT", None),
+    ("Tue, 14 Nov 2023 22:13:50", None),
+    # RFC 9110 section 5.6.7: a two-digit year more than 50 years ahead is in the past.
+    (
+        "Saturday, 06-Nov-49 08:49:37 GMT",
+        datetime(2049, 11, 6, 8, 49, 37, tzinfo=UTC).timestamp() - WALL_NOW,
+    ),
+    ("Thursday, 06-Nov-69 08:49:37 GMT", 0.0),
     ("Tue, 32 Nov 2023 22:13:50 GMT", None),
     ("Tue, 14 Nov 2023 25:13:50 GMT", None),
 ]
