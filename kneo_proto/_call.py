@@ -226,7 +226,15 @@ class Call(Generic[R]):
         self._deposit(self._unsent_tokens)
         self._unsent_tokens = 0
         if self._outcome is None:
-            self._fail(KneoError("call abandoned", request_id=self.request_id))
+            self._fail(
+                KneoError(
+                    "call abandoned",
+                    request_id=self.request_id,
+                    idempotency_key=self.idempotency_key,
+                    method=self.operation.method,
+                    path=self.operation.path,
+                )
+            )
 
     # -- properties ----------------------------------------------------------------------
 

@@ -24,8 +24,15 @@ from kneo_client.platform import (
 from kneo_drivers.memory import AsyncMemoryDriver, MemoryDriver
 from kneo_proto import KneoClientClosedError, Request, Response, endpoints
 
-NAMESPACES = (HealthClient, RunsClient, HumanTasksClient, AuditClient, CredentialsClient,
-              PoliciesClient, SpecsClient)
+NAMESPACES = (
+    HealthClient,
+    RunsClient,
+    HumanTasksClient,
+    AuditClient,
+    CredentialsClient,
+    PoliciesClient,
+    SpecsClient,
+)
 KEY = "kneo_canary_facade_0123456789abcdef"
 PROFILE = Profile(name="t", url="https://kneo.test", api_key=KEY)
 HEALTH = msgspec.json.encode({"ok": True})
@@ -85,8 +92,14 @@ def test_clients_mount_platform_and_agent() -> None:
 def test_client_repr_and_profile_repr_hide_the_key() -> None:
     client = SyncKneoClient(PROFILE, driver=MemoryDriver(echo_health))
     rendered = " ".join(
-        [repr(client), repr(PROFILE), repr(client.platform), repr(client.platform.runs),
-         str(PROFILE), repr(client.profile)]
+        [
+            repr(client),
+            repr(PROFILE),
+            repr(client.platform),
+            repr(client.platform.runs),
+            str(PROFILE),
+            repr(client.profile),
+        ]
     )
     assert KEY not in rendered
     assert "redacted" in repr(PROFILE)

@@ -174,15 +174,18 @@ def scripted(*replies: Reply) -> Callable[[Request], Reply]:
 
 
 def operation(
-    method: str, *, idempotency_key: str | None = None, keyed: bool = True
+    method: str,
+    *,
+    idempotency_key: str | None = None,
+    keyed: bool = True,
+    body: Mapping[str, Any] | None = None,
 ) -> Operation[dict[str, Any]]:
     """A ``method`` operation on ``/v1/x`` decoding any JSON object (a POST gets a key).
 
     ``keyed=False`` strips a POST's key, as a caller of a non-idempotent POST would see it.
     """
-    op = Route(method, "/v1/x", dict).bind(
-        f"{method.lower()}_x", Parts(idempotency_key=idempotency_key)
-    )
+    route = Route(method, "/v1/x", dict, None if body is None else dict)
+    op = route.bind(f"{method.lower()}_x", Parts(body=body, idempotency_key=idempotency_key))
     return op if keyed else dataclasses.replace(op, idempotency_key=None)
 
 

@@ -45,7 +45,6 @@ from kneo_proto import (
     KneoUnexpectedRedirectError,
     KneoUsageError,
     Operation,
-    Request,
     RetryBudget,
     RetryPolicy,
     Send,
@@ -569,7 +568,9 @@ def test_call_honours_retry_after_on_409_in_progress() -> None:
 
 @pytest.mark.parametrize("status", [502, 504])
 def test_call_ignores_retry_after_on_other_statuses(status: int) -> None:
-    trace = drive(operation("GET"), scripted(reply_with(status, retry_after="20"), OK), policy=EXACT)
+    trace = drive(
+        operation("GET"), scripted(reply_with(status, retry_after="20"), OK), policy=EXACT
+    )
 
     assert trace.sleeps == [1.0]
     assert trace.finished.attempts == 2
@@ -992,15 +993,19 @@ def test_call_returns_same_outcome_on_every_later_next_action() -> None:
 
 
 def test_call_abandon_fails_a_pending_call() -> None:
-    call = new_call()
+    op = operation("POST")
+    call = new_call(op)
     to_awaiting(call)
 
     call.abandon()
 
     action = call.next_action()
     assert isinstance(action, Failed)
+    assert type(action.error) is KneoError
     assert action.error.attempts == 1
     assert action.error.request_id == call.request_id
+    assert action.error.idempotency_key == op.idempotency_key
+    assert (action.error.method, action.error.path) == ("POST", "/v1/x")
     with pytest.raises(KneoStateError):
         receive_ok(call)
 
@@ -1024,6 +1029,16 @@ def test_call_abandon_keeps_an_earlier_failure() -> None:
     action = call.next_action()
     assert isinstance(action, Failed)
     assert isinstance(action.error, KneoNotFoundError)
+
+
+def test_call_shows_pending_sleep_only_while_backing_off() -> None:
+    call = new_call(options=CallOptions(retry_policy=EXACT))
+    assert call.pending_sleep is None
+    to_backing_off(call)
+
+    assert call.pending_sleep == 1.0
+    assert call.next_action() == Sleep(1.0)
+    assert call.pending_sleep is None
 
 
 def test_call_repr_shows_state_and_attempts() -> None:
