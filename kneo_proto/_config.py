@@ -159,6 +159,8 @@ class ClientConfig:
     user_agent: str = USER_AGENT
     auth: ApiKeyAuth | None = field(init=False, repr=False, compare=False)
     origin: str = field(init=False, repr=False, compare=False)
+    sends_key_in_clear: bool = field(init=False, repr=False, compare=False)
+    """True when the key goes over plain http to a non-loopback host (explicitly allowed)."""
 
     def __post_init__(self) -> None:
         parts = parse_base_url(self.base_url)
@@ -175,6 +177,7 @@ class ClientConfig:
                 "on a private network sits in between"
             )
         check_header_value("User-Agent", self.user_agent)
+        object.__setattr__(self, "sends_key_in_clear", auth is not None and insecure)
         object.__setattr__(self, "auth", auth)
         object.__setattr__(self, "origin", f"{parts.scheme}://{parts.netloc}")
         object.__setattr__(self, "base_url", self.base_url.strip().rstrip("/"))

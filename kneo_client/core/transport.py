@@ -8,6 +8,7 @@ error machinery as every wrapped endpoint and returns a ``TransportResponse`` (s
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Mapping
 from types import TracebackType
@@ -19,6 +20,7 @@ from kneo_client._session import AsyncExecutor, AsyncSession, BlockingExecutor, 
 from kneo_proto import (
     DEFAULT_MAX_RESPONSE_BYTES,
     CallOptions,
+    ClientConfig,
     Finished,
     KneoDecodeError,
     Profile,
@@ -96,6 +98,17 @@ class TransportResponse:
         return f"<TransportResponse {self.status_code} request_id={self.request_id}>"
 
 
+_log = logging.getLogger("kneo_client.transport")
+
+
+def _warn_if_key_in_clear(config: ClientConfig) -> None:
+    if config.sends_key_in_clear:
+        _log.warning(
+            "allow_insecure_http is set: the API key will be sent unencrypted to %s",
+            config.origin,
+        )
+
+
 def _request_options(headers: Mapping[str, str] | None, request_id: str | None) -> CallOptions:
     return CallOptions(headers=dict(headers) if headers else None, request_id=request_id)
 
@@ -132,6 +145,7 @@ class Transport:
         driver: AsyncExecutor | None = None,
     ) -> None:
         config = profile.client_config(retry_policy, max_response_bytes=max_response_bytes)
+        _warn_if_key_in_clear(config)
         if driver is None:
             from kneo_drivers.anyio import AsyncDriver
 
@@ -240,6 +254,7 @@ class SyncTransport:
         from kneo_drivers.blocking import LockedTokenBucket
 
         config = profile.client_config(retry_policy, max_response_bytes=max_response_bytes)
+        _warn_if_key_in_clear(config)
         if driver is None:
             from kneo_drivers.blocking import BlockingDriver
 

@@ -158,3 +158,24 @@ def test_from_profile_reads_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
     )
     assert client.profile.url == "https://env.kneo.test"
     assert client.profile.name == "default"
+
+
+def test_insecure_http_opt_in_logs_one_warning_without_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    profile = Profile(
+        name="t", url="http://sidecar.kneo.invalid:8080", api_key=KEY, allow_insecure_http=True
+    )
+    with caplog.at_level("WARNING", logger="kneo_client.transport"):
+        SyncKneoClient(profile, driver=MemoryDriver(echo_health)).close()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "unencrypted" in warnings[0].getMessage()
+    assert KEY not in warnings[0].getMessage()
+
+
+def test_loopback_http_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    profile = Profile(name="t", url="http://127.0.0.1:9", api_key=KEY)
+    with caplog.at_level("WARNING", logger="kneo_client.transport"):
+        SyncKneoClient(profile, driver=MemoryDriver(echo_health)).close()
+    assert caplog.records == []
