@@ -8,12 +8,42 @@ and TLS verification on (httpcore2's default context, backed by the system trust
 
 from __future__ import annotations
 
+import importlib
 import ssl
+import sys
+import types
 from typing import Any
 
-import httpcore2 as httpcore
-
 from kneo_proto import FailureKind
+
+
+class _TrioOnDemand(types.ModuleType):
+    """Stands in for ``trio`` while httpcore2 is imported; imports it on first attribute use.
+
+    httpcore2 imports trio at import time whenever it is installed (about 150 ms), though it
+    touches trio only when a request runs under trio, by which time the caller has imported
+    it. Handing httpcore2 this stand-in keeps ``import``-time cost off asyncio and blocking
+    users without changing what runs under trio.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module("trio"), name)
+
+
+def _import_httpcore() -> types.ModuleType:
+    if "trio" in sys.modules or "httpcore2" in sys.modules:
+        return importlib.import_module("httpcore2")
+    stand_in = _TrioOnDemand("trio")
+    sys.modules["trio"] = stand_in
+    try:
+        return importlib.import_module("httpcore2")
+    finally:
+        if sys.modules.get("trio") is stand_in:
+            del sys.modules["trio"]
+
+
+_import_httpcore()
+import httpcore2 as httpcore  # noqa: E402 - after the trio stand-in above
 
 __all__ = ["TRANSPORT_ERRORS", "failure_kind", "httpcore", "timeouts"]
 
