@@ -787,6 +787,21 @@ def test_call_fails_with_budget_exhausted_when_retry_denied() -> None:
     assert tokens.available == 2
 
 
+def test_call_takes_tokens_for_retries_within_a_deadline() -> None:
+    tokens = bucket(7, capacity=100, retry_cost=5)
+    trace = drive(
+        operation("GET"),
+        scripted(reply_with(503)),
+        budget=tokens,
+        policy=EXACT,
+        options=CallOptions(deadline=60.0),
+    )
+
+    assert len(trace.sends) == 2
+    assert trace.error.retry_budget_exhausted is True
+    assert tokens.available == 2
+
+
 def test_call_does_not_flag_budget_when_retries_run_out() -> None:
     tokens = bucket(100, capacity=100)
     policy = RetryPolicy(max_attempts=2, base_delay=0.0)

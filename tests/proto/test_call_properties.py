@@ -157,6 +157,9 @@ STATUSES: tuple[tuple[str, int, str | None], ...] = (
     ("409-mismatch", 409, MISMATCH),
     ("409-in-progress", 409, IN_PROGRESS),
     ("409-other", 409, "run_exists"),
+    # Idempotency codes on a 422: typed as such, but only a 409 in progress is retried.
+    ("422-mismatch", 422, MISMATCH),
+    ("422-in-progress", 422, IN_PROGRESS),
     *((str(s), s, "unavailable") for s in (429, 500, 501, 502, 503, 504, 505, 599)),
 )
 RETRYABLE_STATUSES = tuple(
@@ -206,12 +209,12 @@ STATUS_ERRORS: dict[int, type[KneoError]] = {
 
 def status_error(status: int, code: str | None, *, keyed: bool) -> tuple[type[KneoError], bool]:
     """The documented error class for a status, and whether the class must match exactly."""
+    if status in (409, 422) and code == IN_PROGRESS:
+        return KneoIdempotencyInProgressError, True
+    if status in (409, 422) and code == MISMATCH:
+        return KneoIdempotencyMismatchError, True
     if status == 409:
-        if code == IN_PROGRESS:
-            return KneoIdempotencyInProgressError, True
-        if code == MISMATCH or keyed:
-            return KneoIdempotencyMismatchError, True
-        return KneoConflictError, True
+        return (KneoIdempotencyMismatchError if keyed else KneoConflictError), True
     if status in STATUS_ERRORS:
         return STATUS_ERRORS[status], False
     if 300 <= status < 400:
@@ -262,6 +265,7 @@ class Case:
     schedule: tuple[Outcome, ...]
     seed: int
     cancel_at: int | None = None
+    oversleep: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -289,10 +293,11 @@ def make_case(
     schedule: list[Outcome],
     seed: int,
     cancel_at: int | None,
+    oversleep: float,
 ) -> Case:
     if variant is Variant.POST_NO_RETRIES:
         policy = replace(policy, max_attempts=1)
-    return Case(variant, policy, timeout, deadline, tuple(schedule), seed, cancel_at)
+    return Case(variant, policy, timeout, deadline, tuple(schedule), seed, cancel_at, oversleep)
 
 
 CASES = st.builds(
@@ -305,6 +310,7 @@ CASES = st.builds(
     st.integers(0, 2**32 - 1),
     # The caller is cancelled (``abandon()``) at this event of the call, if it is still on.
     st.none() | st.none() | st.integers(0, 12),
+    st.just(0.0) | st.just(0.0) | st.sampled_from([0.001, 0.5, 5.0]),
 )
 
 
@@ -632,7 +638,8 @@ class CallRun:
         assert remaining is None or sleep.seconds < remaining, "a sleep would cross the deadline"
         self.decisions.append(("sleep", sleep.seconds))
         self.expect = SEND
-        self.ready_at = self.clock.now + sleep.seconds
+        # A busy driver may oversleep; the call must then not start an attempt late.
+        self.ready_at = self.clock.now + sleep.seconds + self.case.oversleep
 
     def _on_finished(self, finished: Finished[dict[str, Any]]) -> None:
         assert self.expect.kind == "finish", (self.expect, finished)
@@ -651,13 +658,14 @@ class CallRun:
             assert error.retry_budget_exhausted is False
             assert error.request_id == self.call.request_id
         elif self.expect.kind == "send":
-            # Only when the clock passed the deadline during the sleep (float rounding).
+            # The driver overslept past the deadline: the paid-for retry is never sent.
             remaining = self.remaining()
             assert remaining is not None
             assert remaining <= 0
             assert isinstance(error, KneoTimeoutError)
             assert error.kind == "deadline"
             self.level.add(self.last_cost)
+            event("deadline passed during a sleep")
         else:
             assert self.expect.kind == "fail", (self.expect, error)
             assert self.expect.error is not None
