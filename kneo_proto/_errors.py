@@ -285,12 +285,16 @@ _CLASS_BY_CODE: Mapping[str, type[KneoError]] = {
 def error_class_for(status: int, code: str | None, *, keyed: bool) -> type[KneoError]:
     """Return the error class for a non-2xx ``status``.
 
-    A 409 or 422 whose ``code`` names an idempotency problem gets that class; any other 409
+    A 409 whose ``code`` names an idempotency problem, or a 422 whose code says the key was
+    reused with another payload, gets that class (a 422 "in progress" stays a plain 422); any
+    other 409
     on a keyed request is an idempotency mismatch and, without a key, a plain conflict (the
     contract's table). Other statuses go by the status table, then by range, else KneoError.
     """
     by_code = _CLASS_BY_CODE.get(code or "")
-    if status in (409, 422) and by_code is not None:
+    if by_code is not None and (
+        status == 409 or (status == 422 and by_code is KneoIdempotencyMismatchError)
+    ):
         return by_code
     if status == 409 and keyed:
         return KneoIdempotencyMismatchError

@@ -298,7 +298,7 @@ def test_call_retries_retryable_statuses_when_safe(reply: Reply, op: Operation[A
         (reply_with(403), KneoPermissionError),
         (reply_with(404), KneoNotFoundError),
         (reply_with(422), KneoInvalidRequestError),
-        (reply_with(422, IN_PROGRESS), KneoIdempotencyInProgressError),
+        (reply_with(422, IN_PROGRESS), KneoInvalidRequestError),
         (reply_with(500), KneoServerError),
         (reply_with(501), KneoServerError),
         (Reply(status=100, body=b""), KneoError),

@@ -157,7 +157,7 @@ STATUSES: tuple[tuple[str, int, str | None], ...] = (
     ("409-mismatch", 409, MISMATCH),
     ("409-in-progress", 409, IN_PROGRESS),
     ("409-other", 409, "run_exists"),
-    # Idempotency codes on a 422: typed as such, but only a 409 in progress is retried.
+    # Idempotency codes on a 422: a mismatch is typed as such; "in progress" stays a 422.
     ("422-mismatch", 422, MISMATCH),
     ("422-in-progress", 422, IN_PROGRESS),
     *((str(s), s, "unavailable") for s in (429, 500, 501, 502, 503, 504, 505, 599)),
@@ -209,7 +209,7 @@ STATUS_ERRORS: dict[int, type[KneoError]] = {
 
 def status_error(status: int, code: str | None, *, keyed: bool) -> tuple[type[KneoError], bool]:
     """The documented error class for a status, and whether the class must match exactly."""
-    if status in (409, 422) and code == IN_PROGRESS:
+    if status == 409 and code == IN_PROGRESS:
         return KneoIdempotencyInProgressError, True
     if status in (409, 422) and code == MISMATCH:
         return KneoIdempotencyMismatchError, True

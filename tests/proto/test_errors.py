@@ -186,6 +186,7 @@ CLASS_BY_CODE_CASES: list[tuple[int, str | None, bool, ErrorClass]] = [
     (409, ERROR_CODE_IDEMPOTENCY_IN_PROGRESS, True, KneoIdempotencyInProgressError),
     (422, ERROR_CODE_IDEMPOTENCY_MISMATCH, True, KneoIdempotencyMismatchError),
     (422, "validation_error", True, KneoInvalidRequestError),
+    (422, ERROR_CODE_IDEMPOTENCY_IN_PROGRESS, True, KneoInvalidRequestError),
     (422, None, False, KneoInvalidRequestError),
     (400, ERROR_CODE_IDEMPOTENCY_MISMATCH, True, KneoInvalidRequestError),
     (500, ERROR_CODE_IDEMPOTENCY_IN_PROGRESS, True, KneoServerError),
