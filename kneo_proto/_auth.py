@@ -72,6 +72,11 @@ class ApiKeyAuth:
         self._key = normalize_api_key(api_key)
         self.scheme = AuthScheme(scheme)
 
+    @property
+    def secret(self) -> str:
+        """The key itself, for masking it; never log or display this."""
+        return self._key
+
     def header(self) -> tuple[str, str]:
         """Return the ``(name, value)`` header pair that carries the key."""
         if self.scheme is AuthScheme.BEARER:

@@ -189,6 +189,7 @@ class Call(Generic[R]):
             path=self.operation.path,
             attempts=self.attempts,
             retry_after=retry_after,
+            secret=self._config.auth.secret if self._config.auth else None,
         )
         # Only a 409 says the original request is still running; a 422 with that code is not.
         in_progress = status == 409 and isinstance(error, KneoIdempotencyInProgressError)

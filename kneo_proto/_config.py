@@ -18,6 +18,7 @@ from urllib.parse import SplitResult, urlsplit
 from kneo_proto._auth import ApiKeyAuth, AuthScheme
 from kneo_proto._errors import KneoConfigurationError, KneoInsecureTransportError
 from kneo_proto._headers import check_header_name, check_header_value
+from kneo_proto._redact import redact_headers
 from kneo_proto._retry import RetryPolicy
 from kneo_proto._version import __version__
 
@@ -114,13 +115,21 @@ class CallOptions:
     request_id: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("timeout", "deadline"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise KneoConfigurationError(f"{name} must be a finite number of seconds >= 0")
+        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise KneoConfigurationError("timeout must be a finite number of seconds > 0")
+        if self.deadline is not None and not (math.isfinite(self.deadline) and self.deadline >= 0):
+            raise KneoConfigurationError("deadline must be a finite number of seconds >= 0")
         for key, value in (self.headers or {}).items():
             check_header_name(key)
             check_header_value(key, value)
+
+    def __repr__(self) -> str:
+        headers = None if self.headers is None else redact_headers(self.headers)
+        return (
+            f"CallOptions(timeout={self.timeout!r}, deadline={self.deadline!r}, "
+            f"retry_policy={self.retry_policy!r}, headers={headers!r}, "
+            f"request_id={self.request_id!r})"
+        )
 
     def merged(self, other: CallOptions) -> CallOptions:
         """Return these options with every field ``other`` sets taking precedence."""

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from kneo_proto._http import Response
+from kneo_proto._redact import REDACTED
 
 __all__ = [
     "ERROR_CODE_IDEMPOTENCY_IN_PROGRESS",
@@ -326,15 +327,17 @@ def error_code_of(parsed_body: Any) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def _server_message(parsed_body: Any) -> str:
+def _server_message(parsed_body: Any, secret: str | None) -> str:
+    found: object = parsed_body
     if isinstance(parsed_body, dict):
         detail = parsed_body.get("error")
         found = detail.get("message") if isinstance(detail, dict) else parsed_body.get("message")
-        if isinstance(found, str):
-            return found[:_MESSAGE_LIMIT]
-    if isinstance(parsed_body, str):
-        return parsed_body[:_MESSAGE_LIMIT].strip()
-    return ""
+    if not isinstance(found, str):
+        return ""
+    # Mask before cutting, so a key straddling the cut cannot survive in part.
+    if secret:
+        found = found.replace(secret, REDACTED)
+    return found[:_MESSAGE_LIMIT].strip()
 
 
 def _reason(status: int) -> str:
@@ -353,6 +356,7 @@ def from_response(
     path: str | None = None,
     attempts: int = 1,
     retry_after: float | None = None,
+    secret: str | None = None,
 ) -> KneoError:
     """Map a non-2xx ``response`` to the matching ``KneoError`` subclass.
 
@@ -364,6 +368,8 @@ def from_response(
         path: The request's path, for the message.
         attempts: How many attempts the call made.
         retry_after: The parsed ``Retry-After`` in seconds, when valid.
+        secret: The API key; masked wherever the server's own message quotes it (``body``
+            keeps the server's data as sent).
 
     Returns:
         The error, ready to raise.
@@ -373,7 +379,7 @@ def from_response(
     cls = error_class_for(response.status, code, keyed=idempotency_key is not None)
     echoed = response.header("x-request-id") or request_id
     where = f"{method} {path} " if method and path else ""
-    said = _server_message(body)
+    said = _server_message(body, secret)
     message = f"{where}-> {response.status} {_reason(response.status)}"
     if code:
         message += f" [{code}]"

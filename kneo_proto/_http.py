@@ -52,8 +52,8 @@ class Request:
     Attributes:
         method: The HTTP method, upper case.
         url: The absolute URL, already quoted (scheme, host, port, path and query).
-        headers: Header pairs to send as given; ``Host`` and ``Content-Length`` are left to the
-            HTTP layer.
+        headers: Header pairs to send as given, ``Content-Length`` included (for any body and
+            for every POST, PUT and PATCH); only ``Host`` is left to the HTTP layer.
         body: The request body; empty for bodiless requests.
     """
 

@@ -9,6 +9,7 @@ Reading the file and ``os.environ`` is the caller's job (``kneo_client.core.prof
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ ENV_API_KEY = "KNEO_API_KEY"
 ENV_AUTH_SCHEME = "KNEO_AUTH_SCHEME"
 ENV_TIMEOUT = "KNEO_TIMEOUT"
 
+_DECIMAL = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)", re.I)
 _FIELDS = ("url", "api_key", "auth_scheme", "timeout", "allow_insecure_http")
 _ENV_FIELDS = {
     "url": ENV_URL,
@@ -123,21 +125,31 @@ class Profile:
 def _auth_scheme(profile: str, value: object) -> AuthScheme:
     if isinstance(value, AuthScheme):
         return value
-    try:
-        return AuthScheme(str(value).lower())
-    except ValueError:
-        choices = ", ".join(repr(s.value) for s in AuthScheme)
-        raise ProfileError(f"profile {profile!r}: auth_scheme must be one of {choices}") from None
+    known = {scheme.value: scheme for scheme in AuthScheme}
+    scheme = known.get(str(value).lower())
+    if scheme is None:
+        # Raised outside any except block: the rejected value may be a misplaced key, so
+        # it must not survive as the error's __context__.
+        choices = ", ".join(repr(s) for s in known)
+        raise ProfileError(f"profile {profile!r}: auth_scheme must be one of {choices}")
+    return scheme
 
 
 def _timeout(profile: str, value: object) -> float:
-    try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ProfileError(f"profile {profile!r}: timeout must be a number of seconds") from None
+    seconds = _as_float(value)
+    if seconds is None:
+        raise ProfileError(f"profile {profile!r}: timeout must be a number of seconds")
     if isinstance(value, bool) or not (math.isfinite(seconds) and seconds > 0):
         raise ProfileError(f"profile {profile!r}: timeout must be a finite number > 0")
     return seconds
+
+
+def _as_float(value: object) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        return float(value)
+    return None
 
 
 def _toml_section(name: str, toml_text: str | None, source: str, explicit: bool) -> dict[str, Any]:

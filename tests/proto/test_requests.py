@@ -999,11 +999,11 @@ def test_call_options_merged_lets_the_later_options_win() -> None:
     )
     assert base.merged(CallOptions()) == base
     later = CallOptions(
-        timeout=0.0, deadline=5.0, retry_policy=policy_b, headers={"X-B": "B"}, request_id="rid-b"
+        timeout=0.5, deadline=0.0, retry_policy=policy_b, headers={"X-B": "B"}, request_id="rid-b"
     )
     assert base.merged(later) == CallOptions(
-        timeout=0.0,
-        deadline=5.0,
+        timeout=0.5,
+        deadline=0.0,
         retry_policy=policy_b,
         headers={"X-A": "a", "X-B": "B"},
         request_id="rid-b",
