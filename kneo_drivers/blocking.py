@@ -98,10 +98,12 @@ class BlockingDriver:
                 content=request.body,
                 extensions=timeouts(send.timeout),
             ) as response:
-                body = bytearray()
+                chunks: list[bytes] = []
+                size = 0
                 for chunk in response.iter_stream():
-                    body += chunk
-                    if len(body) > send.max_response_bytes:
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > send.max_response_bytes:
                         call.receive_failure(FailureKind.TOO_LARGE, "response body over the cap")
                         return
                     if give_up is not None and time.monotonic() > give_up:
@@ -111,7 +113,7 @@ class BlockingDriver:
             call.receive_failure(failure_kind(exc), str(exc))
             log_attempt(call, send, failure_kind(exc).value)
             return
-        call.receive_response(response.status, response.headers, bytes(body))
+        call.receive_response(response.status, response.headers, b"".join(chunks))
         log_attempt(call, send, response.status)
 
     def close(self) -> None:

@@ -9,7 +9,6 @@ error machinery as every wrapped endpoint and returns a ``TransportResponse`` (s
 from __future__ import annotations
 
 import logging
-import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,8 @@ from kneo_proto import (
 from kneo_proto._operation import raw_operation
 
 if TYPE_CHECKING:
+    import ssl
+
     from kneo_drivers._transport import httpcore
 
 __all__ = ["DEFAULT_RETRY_BUDGET", "SyncTransport", "Transport", "TransportResponse"]
