@@ -17,9 +17,10 @@ from kneo_client.testing import _ops_runs as run_ops
 from kneo_client.testing import _ops_specs as spec_ops
 from kneo_client.testing._platform import Platform
 from kneo_client.testing._wire import ApiError, Context, Outcome
+from kneo_proto import endpoints
 from kneo_proto.models import ERROR_CODE_NOT_FOUND
 
-__all__ = ["ROUTES", "Handler", "Route", "find_route"]
+__all__ = ["HANDLERS", "ROUTES", "Handler", "Route", "find_route"]
 
 Handler = Callable[[Platform, Context], Outcome]
 
@@ -58,66 +59,48 @@ class Route:
         return params
 
 
-ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/healthz", "healthz", platform_ops.healthz, public=True),
-    Route("GET", "/v1/livez", "livez", platform_ops.livez, public=True),
-    Route("GET", "/v1/readyz", "readyz", platform_ops.readyz, public=True),
-    Route("POST", "/v1/runs", "create_run", run_ops.create_run),
-    Route("GET", "/v1/runs", "list_runs", run_ops.list_runs),
-    Route("GET", "/v1/runs/{run_id}", "get_run", run_ops.get_run),
-    Route("POST", "/v1/runs/{run_id}/cancel", "cancel_run", run_ops.cancel_run),
-    Route("POST", "/v1/runs/{run_id}/continue", "continue_run", run_ops.continue_run),
-    Route("GET", "/v1/runs/{run_id}/replay", "replay_run", run_ops.replay_run),
-    Route("GET", "/v1/runs/{run_id}/trace", "get_run_trace", run_ops.get_run_trace),
+# The handler of each operation; method and path come from the one declaration of every
+# endpoint in kneo_proto.endpoints, so the emulator cannot disagree with the clients.
+HANDLERS: Mapping[str, Handler] = {
+    "healthz": platform_ops.healthz,
+    "livez": platform_ops.livez,
+    "readyz": platform_ops.readyz,
+    "create_run": run_ops.create_run,
+    "list_runs": run_ops.list_runs,
+    "get_run": run_ops.get_run,
+    "cancel_run": run_ops.cancel_run,
+    "continue_run": run_ops.continue_run,
+    "replay_run": run_ops.replay_run,
+    "get_run_trace": run_ops.get_run_trace,
+    "list_run_checkpoints": run_ops.list_run_checkpoints,
+    "diff_run_checkpoints": run_ops.diff_run_checkpoints,
+    "get_run_policy_report": run_ops.get_run_policy_report,
+    "get_run_recovery": run_ops.get_run_recovery,
+    "list_human_tasks": run_ops.list_human_tasks,
+    "get_human_task": run_ops.get_human_task,
+    "resume_human_task": run_ops.resume_human_task,
+    "list_audit_events": platform_ops.list_audit_events,
+    "list_credentials": platform_ops.list_credentials,
+    "list_environment_policies": platform_ops.list_environment_policies,
+    "get_environment_policy": platform_ops.get_environment_policy,
+    "put_environment_policy": platform_ops.put_environment_policy,
+    "validate_spec": spec_ops.validate_spec,
+    "compile_spec": spec_ops.compile_spec,
+    "explain_spec": spec_ops.explain_spec,
+    "spec_policy_report": spec_ops.spec_policy_report,
+    "run_spec": spec_ops.run_spec,
+}
+_PUBLIC = frozenset({"healthz", "livez", "readyz"})
+
+ROUTES: tuple[Route, ...] = tuple(
     Route(
-        "GET", "/v1/runs/{run_id}/checkpoints", "list_run_checkpoints", run_ops.list_run_checkpoints
-    ),
-    Route(
-        "GET",
-        "/v1/runs/{run_id}/checkpoints/diff",
-        "diff_run_checkpoints",
-        run_ops.diff_run_checkpoints,
-    ),
-    Route(
-        "GET",
-        "/v1/runs/{run_id}/policy-report",
-        "get_run_policy_report",
-        run_ops.get_run_policy_report,
-    ),
-    Route("GET", "/v1/runs/{run_id}/recovery", "get_run_recovery", run_ops.get_run_recovery),
-    Route("GET", "/v1/human-tasks", "list_human_tasks", run_ops.list_human_tasks),
-    Route("GET", "/v1/human-tasks/{continuation_id}", "get_human_task", run_ops.get_human_task),
-    Route(
-        "POST",
-        "/v1/human-tasks/{continuation_id}/resume",
-        "resume_human_task",
-        run_ops.resume_human_task,
-    ),
-    Route("GET", "/v1/audit-events", "list_audit_events", platform_ops.list_audit_events),
-    Route("GET", "/v1/security/credentials", "list_credentials", platform_ops.list_credentials),
-    Route(
-        "GET",
-        "/v1/policies/environment",
-        "list_environment_policies",
-        platform_ops.list_environment_policies,
-    ),
-    Route(
-        "GET",
-        "/v1/policies/environment/{environment}",
-        "get_environment_policy",
-        platform_ops.get_environment_policy,
-    ),
-    Route(
-        "PUT",
-        "/v1/policies/environment/{environment}",
-        "put_environment_policy",
-        platform_ops.put_environment_policy,
-    ),
-    Route("POST", "/v1/specs/validate", "validate_spec", spec_ops.validate_spec),
-    Route("POST", "/v1/specs/compile", "compile_spec", spec_ops.compile_spec),
-    Route("POST", "/v1/specs/explain", "explain_spec", spec_ops.explain_spec),
-    Route("POST", "/v1/specs/policy-report", "spec_policy_report", spec_ops.spec_policy_report),
-    Route("POST", "/v1/specs/run", "run_spec", spec_ops.run_spec),
+        declared.route.method,
+        declared.route.template,
+        declared.name,
+        HANDLERS[declared.name],
+        public=declared.name in _PUBLIC,
+    )
+    for declared in endpoints.ALL
 )
 
 

@@ -390,3 +390,13 @@ def test_emulator_counts_requests_per_path_and_resets() -> None:
     counters.reset()
     assert not counters.requests
     assert not counters.operations
+
+
+def test_emulator_has_one_handler_per_declared_endpoint() -> None:
+    from kneo_client.testing._routes import HANDLERS, ROUTES
+    from kneo_proto import endpoints
+
+    declared = {endpoint.name for endpoint in endpoints.ALL}
+    assert len(declared) == 27
+    assert set(HANDLERS) == declared
+    assert [route.operation_id for route in ROUTES] == [e.name for e in endpoints.ALL]
