@@ -26,7 +26,6 @@ from kneo_proto import (
     Failed,
     FailureKind,
     Finished,
-    KneoClientClosedError,
     Send,
     Sleep,
 )
@@ -91,15 +90,7 @@ class AsyncDriver:
             finally:
                 self._running.discard(closing)
         # Only a close gets here: ``aclose`` cancelled ``closing``, or ran between two steps.
-        call.abandon()
-        raise KneoClientClosedError(
-            "the client was closed while the call ran",
-            request_id=call.request_id,
-            idempotency_key=call.idempotency_key,
-            attempts=call.attempts,
-            method=call.operation.method,
-            path=call.operation.path,
-        )
+        raise call.close()
 
     async def _exchange(self, call: Call[R], send: Send) -> None:
         request = send.request

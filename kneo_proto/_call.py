@@ -28,6 +28,7 @@ from kneo_proto._actions import Action, Failed, FailureKind, Finished, Send, Sle
 from kneo_proto._budget import TokenBucket
 from kneo_proto._config import CallOptions, ClientConfig, Clock
 from kneo_proto._errors import (
+    KneoClientClosedError,
     KneoDecodeError,
     KneoError,
     KneoIdempotencyInProgressError,
@@ -236,6 +237,19 @@ class Call(Generic[R]):
                     path=self.operation.path,
                 )
             )
+
+    def close(self) -> KneoClientClosedError:
+        """The client was closed under the call: give the call up and return the error to raise."""
+        self.abandon()
+        return KneoClientClosedError(
+            "the client was closed while the call ran",
+            request_id=self.request_id,
+            idempotency_key=self.idempotency_key,
+            attempts=self.attempts,
+            elapsed=self.elapsed,
+            method=self.operation.method,
+            path=self.operation.path,
+        )
 
     # -- properties ----------------------------------------------------------------------
 
