@@ -124,8 +124,8 @@ def _audit_details(rng: random.Random, event_type: str) -> dict[str, Any]:
     return {"source_ip": source_ip, "version": rng.randrange(1, 40), "changed_fields": ["rules"]}
 
 
-def audit_page_body(events: int = PAGE_EVENTS) -> bytes:
-    """A full page of GET /v1/audit-events, about 0.3 KB per event."""
+def audit_events(events: int = PAGE_EVENTS) -> list[AuditEvent]:
+    """``events`` audit events, newest first, about 0.3 KB each once encoded."""
     rng = random.Random(11)
     types = sorted(KNOWN_AUDIT_EVENT_TYPES)
     items = []
@@ -143,6 +143,11 @@ def audit_page_body(events: int = PAGE_EVENTS) -> bytes:
                 details=_audit_details(rng, event_type),
             )
         )
+    return items
+
+
+def audit_page_body(events: int = PAGE_EVENTS) -> bytes:
+    """A full page of GET /v1/audit-events, about 0.3 KB per event."""
     page = AuditEventListResponse(
         count=events,
         total=48_213,
@@ -150,18 +155,20 @@ def audit_page_body(events: int = PAGE_EVENTS) -> bytes:
         offset=0,
         sort_by="timestamp",
         sort_order="desc",
-        events=items,
+        events=audit_events(events),
     )
     return msgspec.json.encode(page)
 
 
-def response_headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    """Headers as httpcore hands them to a driver."""
+def response_headers(body: bytes, request_id: str) -> list[tuple[bytes, bytes]]:
+    """Headers as httpcore hands them to a driver, echoing the call's request ID (a call
+    treats an answer echoing another request's ID as misframed, and retries).
+    """
     return [
         (b"Date", b"Mon, 04 May 2026 09:30:41 GMT"),
         (b"Content-Type", b"application/json"),
         (b"Content-Length", str(len(body)).encode()),
-        (b"X-Request-ID", b"9b2f3c1e-6d7a-4e4b-8f21-0c5d9a7e13b4"),
+        (b"X-Request-ID", request_id.encode()),
         (b"Server", b"kneo-platform"),
     ]
 
@@ -189,12 +196,12 @@ def awaiting_calls(make: Callable[[], Operation[Any]], count: int) -> list[Call[
 def receive_batch(make: Callable[[], Operation[Any]], body: bytes, inner: int) -> Batch:
     """Hand ``body`` to ``inner`` waiting calls, each then asked for its outcome."""
     calls = awaiting_calls(make, inner)
-    headers = response_headers(body)
+    headers = [response_headers(body, call.request_id) for call in calls]
 
     def run() -> list[object]:
         outcomes: list[object] = []
-        for call in calls:
-            call.receive_response(200, headers, body)
+        for call, call_headers in zip(calls, headers, strict=True):
+            call.receive_response(200, call_headers, body)
             outcomes.append(call.next_action())
         return outcomes
 

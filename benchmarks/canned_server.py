@@ -4,16 +4,22 @@ Run as a process of its own, so the client process's CPU time is the client's al
 
     python -m benchmarks.canned_server    # prints its URL; serves until a piped stdin closes
 
-It answers from bytes encoded once at start-up, with keep-alive:
+It answers from bytes encoded once (at start-up, or at a page's first request), with
+keep-alive:
 
-- ``GET /v1/runs/{run_id}``: a completed ``RunStatusResponse``, about 0.5 KB;
-- ``GET /v1/audit-events?...``: a 1000-event ``AuditEventListResponse``, about 300 KB;
+- ``GET /v1/runs/{run_id}``: a completed ``RunStatusResponse``, about 0.5 KB. A run ID of the
+  form ``poll-{N}-{anything}`` is answered ``"running"`` for its first ``N`` requests and
+  ``"completed"`` from then on (``wait_for_completion`` polls it);
+- ``GET /v1/audit-events?limit=L&offset=O``: the page of an audit log of ``AUDIT_TOTAL``
+  events that starts at ``O`` and holds up to ``L`` (default 100, at most 1000) events, about
+  300 KB for 1000; the ``i``-th event of the log has the ID ``audit_event_id(i)``;
 - ``GET /_canned/stats``: ``{"cpu_ns": ..., "requests": ...}``, the server's own CPU time and
   the number of API requests answered so far, for the benchmark's bookkeeping;
-- anything else: a 404 with a small JSON error body.
+- a bad ``limit`` or ``offset``: a 400; anything else: a 404 (small JSON error bodies).
 
-Both API bodies are the ones ``bench_core`` decodes, so they always match the models. An
-``X-Request-ID`` header is echoed. The parser is a minimal one for requests without a body
+The bodies are built from the models and events ``bench_core`` encodes, so they always match
+the models (and the OpenAPI document the generated client is made from). An ``X-Request-ID``
+header is echoed. The parser is a minimal one for requests without a body
 (a request announcing one is answered 501 and its connection closed). The process stops when
 its standard input reaches end of file (its parent went away), on SIGINT or SIGTERM, and in
 any case after ``--max-seconds``.
@@ -37,16 +43,24 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 
-from benchmarks.bench_core import audit_page_body, run_status_body
+import msgspec
 
-__all__ = ["CannedServer", "main", "serve_canned"]
+from benchmarks.bench_core import PAGE_EVENTS, audit_events, run_status_body
+from kneo_proto.models import RUN_STATUS_RUNNING, UNSET, RunStatusResponse
+
+__all__ = ["AUDIT_TOTAL", "CannedServer", "audit_event_id", "main", "serve_canned"]
 
 READY_PREFIX = "CANNED_SERVER_READY "
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 DEFAULT_MAX_SECONDS = 900.0
 _LARGE = 64 * 1024  # bodies above this go out as a second write instead of being copied
+AUDIT_TOTAL = 100_000  # events in the paged audit log
+MAX_PAGE = 1000  # the largest page the platform serves
+_CACHED_PAGES = 512  # pages kept encoded; the benchmark asks for about 100 distinct ones
+_POLL_PREFIX = b"poll-"
 
 
 def _head(status: str, body: bytes, extra: bytes = b"") -> bytes:
@@ -71,30 +85,109 @@ class Canned:
         return cls(_head(status, body), body)
 
 
+def audit_event_id(index: int) -> str:
+    """The ID of the ``index``-th event of the canned audit log (same length as a real one)."""
+    return f"evt_{index:024x}"
+
+
+class _AuditLog:
+    """``AUDIT_TOTAL`` events, served a page at a time; each page is encoded on first use."""
+
+    def __init__(self) -> None:
+        # Each event encoded once without its ID; event i reuses event i % PAGE_EVENTS.
+        self._tails: list[bytes] = []
+        for event in audit_events(PAGE_EVENTS):
+            encoded = msgspec.json.encode(event)
+            prefix = b'{"event_id":' + msgspec.json.encode(event.event_id)
+            assert encoded.startswith(prefix), "event_id must be the first field"
+            self._tails.append(encoded[len(prefix) :])
+        self._pages: dict[tuple[int, int], Canned] = {}
+
+    def page(self, limit: int, offset: int) -> Canned:
+        """The page of up to ``limit`` events starting at ``offset``."""
+        canned = self._pages.get((limit, offset))
+        if canned is None:
+            canned = Canned.of("200 OK", self._body(limit, offset))
+            if len(self._pages) < _CACHED_PAGES:
+                self._pages[limit, offset] = canned
+        return canned
+
+    def _body(self, limit: int, offset: int) -> bytes:
+        count = max(0, min(limit, AUDIT_TOTAL - offset))
+        tails = self._tails
+        events = b",".join(
+            b'{"event_id":"' + audit_event_id(i).encode() + b'"' + tails[i % len(tails)]
+            for i in range(offset, offset + count)
+        )
+        envelope = (
+            f'{{"count":{count},"total":{AUDIT_TOTAL},"limit":{limit},"offset":{offset},'
+            '"sort_by":"timestamp","sort_order":"desc","events":['
+        )
+        return envelope.encode() + events + b"]}"
+
+
+def _page_query(query: bytes) -> tuple[int, int] | None:
+    """``(limit, offset)`` from an audit-events query string, or None when they are bad."""
+    fields = parse_qs(query.decode("latin-1"))
+    try:
+        limit = int(fields.get("limit", ["100"])[0])
+        offset = int(fields.get("offset", ["0"])[0])
+    except ValueError:
+        return None
+    return (limit, offset) if 1 <= limit <= MAX_PAGE and offset >= 0 else None
+
+
 class _Routes:
     """The pre-encoded responses and the server's counters."""
 
     def __init__(self) -> None:
-        self.run = Canned.of("200 OK", run_status_body())
-        self.page = Canned.of("200 OK", audit_page_body())
+        completed = run_status_body()
+        running = msgspec.structs.replace(
+            msgspec.json.decode(completed, type=RunStatusResponse),
+            status=RUN_STATUS_RUNNING,
+            completed_at=UNSET,
+            outputs=UNSET,
+        )
+        self.run = Canned.of("200 OK", completed)
+        self.running = Canned.of("200 OK", msgspec.json.encode(running))
+        self.audit = _AuditLog()
         self.not_found = Canned.of("404 Not Found", b'{"detail":"no such canned route"}')
+        self.bad_page = Canned.of("400 Bad Request", b'{"detail":"bad limit or offset"}')
         self.with_body = Canned.of("501 Not Implemented", b'{"detail":"requests have no body"}')
         self.requests = 0
+        self._polls_left: dict[bytes, int] = {}
 
     def pick(self, method: bytes, target: bytes) -> Canned:
-        path = target.split(b"?", 1)[0]
+        path, _, query = target.partition(b"?")
         if method != b"GET":
             return self.not_found
         if path.startswith(b"/v1/runs/") and path.count(b"/") == 3 and len(path) > 9:
             self.requests += 1
-            return self.run
+            return self._run(path[9:])
         if path == b"/v1/audit-events":
             self.requests += 1
-            return self.page
+            paging = _page_query(query)
+            return self.bad_page if paging is None else self.audit.page(*paging)
         if path == b"/_canned/stats":
             stats = {"cpu_ns": time.process_time_ns(), "requests": self.requests}
             return Canned.of("200 OK", json.dumps(stats).encode())
         return self.not_found
+
+    def _run(self, run_id: bytes) -> Canned:
+        """A completed run; a ``poll-{N}-...`` run is running for its first N requests."""
+        if not run_id.startswith(_POLL_PREFIX):
+            return self.run
+        left = self._polls_left.get(run_id)
+        if left is None:
+            count = run_id[len(_POLL_PREFIX) :].split(b"-", 1)[0]
+            if not count.isdigit():
+                return self.not_found
+            left = int(count)
+        if left == 0:
+            self._polls_left[run_id] = 0  # completed for good (a few bytes per waited run)
+            return self.run
+        self._polls_left[run_id] = left - 1
+        return self.running
 
 
 def _header(lowered_head: bytes, head: bytes, name: bytes) -> bytes | None:
