@@ -164,17 +164,51 @@ class bind(Generic[P, R]):
         return bound
 
 
-async def _iterate_async(
-    session: AsyncSession, endpoint: Endpoint[Any, Any], args: Any, kwargs: dict[str, Any]
-) -> AsyncIterator[Any]:
-    walk = _walk(kwargs)
-    while (page_request := walk.next_page()) is not None:
-        limit, offset = page_request
-        finished = await session.execute(endpoint(*args, limit=limit, offset=offset, **kwargs))
-        page = page_of(finished.result, endpoint.route.items_field or "items")
-        walk.receive_page(page)
-        for item in page.items:
-            yield item
+class _AsyncItems(Generic[T]):
+    """Every item of a list endpoint, one page in memory at a time, as an async iterator.
+
+    A class rather than an async generator: leaving an ``async for`` early must not leave a
+    suspended generator for the garbage collector (trio warns about those).
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        endpoint: Endpoint[Any, Any],
+        args: Any,
+        kwargs: dict[str, Any],
+    ) -> None:
+        self._session = session
+        self._endpoint = endpoint
+        self._args = args
+        self._kwargs = kwargs
+        self._walk = _walk(kwargs)
+        self._items: Iterator[T] = iter(())
+
+    def __aiter__(self) -> _AsyncItems[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while True:
+            item = next(self._items, _NO_ITEM)
+            if item is not _NO_ITEM:
+                return item  # type: ignore[return-value]
+            self._items = iter(())  # hold one page, not two, while the next one is fetched
+            page_request = self._walk.next_page()
+            if page_request is None:
+                raise StopAsyncIteration
+            limit, offset = page_request
+            operation = self._endpoint(*self._args, limit=limit, offset=offset, **self._kwargs)
+            finished = await self._session.execute(operation)
+            self._items = iter(_page_items(self._walk, finished, self._endpoint))
+
+    async def aclose(self) -> None:
+        """Stop early: no further page is fetched."""
+        self._items = iter(())
+        self._walk.done = True
+
+
+_NO_ITEM = object()
 
 
 def _iterate_blocking(
@@ -184,9 +218,16 @@ def _iterate_blocking(
     while (page_request := walk.next_page()) is not None:
         limit, offset = page_request
         finished = session.execute(endpoint(*args, limit=limit, offset=offset, **kwargs))
-        page = page_of(finished.result, endpoint.route.items_field or "items")
-        walk.receive_page(page)
-        yield from page.items
+        items = _page_items(walk, finished, endpoint)
+        del finished  # hold one page, not two, while the next one is fetched and decoded
+        yield from items
+        del items
+
+
+def _page_items(walk: PageWalk, finished: Finished[Any], endpoint: Endpoint[Any, Any]) -> Any:
+    page = page_of(finished.result, endpoint.route.items_field or "items")
+    walk.receive_page(page)
+    return page.items
 
 
 def _walk(kwargs: dict[str, Any]) -> PageWalk:
@@ -203,7 +244,7 @@ class AsyncPager(Generic[P, T]):
         self._endpoint = endpoint
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
-        return _iterate_async(self._session, self._endpoint, args, dict(kwargs))
+        return _AsyncItems(self._session, self._endpoint, args, dict(kwargs))
 
 
 class BlockingPager(Generic[P, T]):
@@ -268,9 +309,11 @@ class AsyncWaiter(Generic[R]):
         while True:
             action = poll.next_action()
             if isinstance(action, FetchStatus):
-                session = self._session.with_options(CallOptions(deadline=action.deadline))
+                options = _poll_options(action)
                 try:
-                    poll.receive_status((await session.execute(self._get_run(run_id))).result)
+                    poll.receive_status(
+                        (await self._session.execute(self._get_run(run_id), options)).result
+                    )
                 except KneoError as error:
                     poll.receive_error(error)
             elif isinstance(action, Sleep):
@@ -306,9 +349,11 @@ class BlockingWaiter(Generic[R]):
         while True:
             action = poll.next_action()
             if isinstance(action, FetchStatus):
-                session = self._session.with_options(CallOptions(deadline=action.deadline))
+                options = _poll_options(action)
                 try:
-                    poll.receive_status(session.execute(self._get_run(run_id)).result)
+                    poll.receive_status(
+                        self._session.execute(self._get_run(run_id), options).result
+                    )
                 except KneoError as error:
                     poll.receive_error(error)
             elif isinstance(action, Sleep):
@@ -317,6 +362,11 @@ class BlockingWaiter(Generic[R]):
                 return action.run  # type: ignore[no-any-return]
             else:
                 raise action.error
+
+
+def _poll_options(fetch: FetchStatus) -> CallOptions | None:
+    """A poll's own retries must end by the wait's deadline, when it has one."""
+    return None if fetch.deadline is None else CallOptions(deadline=fetch.deadline)
 
 
 class poll_run(Generic[R]):

@@ -20,7 +20,7 @@ from kneo_proto import CallOptions, Profile, RetryPolicy, TokenBucket
 __all__ = ["KneoClient", "SyncKneoClient"]
 
 _PROFILE_KEYS = frozenset(
-    {"config_file", "url", "api_key", "auth_scheme", "timeout", "allow_insecure_http"}
+    {"config_file", "url", "api_key", "auth_scheme", "timeout", "allow_insecure_http", "ca_bundle"}
 )
 
 
@@ -84,8 +84,9 @@ class KneoClient:
 
         Args:
             name: Profile name; falls back to ``$KNEO_PROFILE``, then ``"default"``.
-            **overrides: ``config_file``, ``url``, ``api_key``, ``auth_scheme`` and
-                ``timeout`` go to ``load_profile``; anything else to the constructor.
+            **overrides: ``config_file``, ``url``, ``api_key``, ``auth_scheme``,
+                ``timeout``, ``allow_insecure_http`` and ``ca_bundle`` go to
+                ``load_profile``; anything else to the constructor.
         """
         profile_overrides, client_options = _split_overrides(overrides)
         return cls(load_profile(name, **profile_overrides), **client_options)

@@ -57,10 +57,13 @@ class _SessionBase:
     options: CallOptions = field(default_factory=CallOptions)
     state: _State = field(default_factory=_State)
 
-    def call(self, operation: Operation[R], clock: Clock) -> Call[R]:
+    def call(
+        self, operation: Operation[R], clock: Clock, options: CallOptions | None = None
+    ) -> Call[R]:
         if self.state.closed:
             raise KneoClientClosedError("the client is closed; create a new one")
-        return Call(operation, self.config, clock=clock, options=self.options, budget=self.budget)
+        merged = self.options if options is None else self.options.merged(options)
+        return Call(operation, self.config, clock=clock, options=merged, budget=self.budget)
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,14 @@ class AsyncSession(_SessionBase):
 
     driver: AsyncExecutor = None  # type: ignore[assignment]
 
-    async def execute(self, operation: Operation[R]) -> Finished[R]:
-        """Run ``operation`` to its end; return the ``Finished`` or raise a ``KneoError``."""
-        return await self.driver.execute(self.call(operation, self.driver.clock))
+    async def execute(
+        self, operation: Operation[R], options: CallOptions | None = None
+    ) -> Finished[R]:
+        """Run ``operation`` to its end; return the ``Finished`` or raise a ``KneoError``.
+
+        ``options`` override this session's for this one call.
+        """
+        return await self.driver.execute(self.call(operation, self.driver.clock, options))
 
     def with_options(self, options: CallOptions) -> AsyncSession:
         """Return a session sharing this one's driver, budget and state, with ``options``."""
@@ -86,9 +94,12 @@ class BlockingSession(_SessionBase):
 
     driver: BlockingExecutor = None  # type: ignore[assignment]
 
-    def execute(self, operation: Operation[R]) -> Finished[R]:
-        """Run ``operation`` to its end; return the ``Finished`` or raise a ``KneoError``."""
-        return self.driver.execute(self.call(operation, self.driver.clock))
+    def execute(self, operation: Operation[R], options: CallOptions | None = None) -> Finished[R]:
+        """Run ``operation`` to its end; return the ``Finished`` or raise a ``KneoError``.
+
+        ``options`` override this session's for this one call.
+        """
+        return self.driver.execute(self.call(operation, self.driver.clock, options))
 
     def with_options(self, options: CallOptions) -> BlockingSession:
         """Return a session sharing this one's driver, budget and state, with ``options``."""

@@ -3,18 +3,22 @@ continuation) and maps its exceptions to the core's failure kinds.
 
 Invariants: every request gets finite connect, read, write and pool timeouts; pools are
 built with ``retries=0`` (every retry decision belongs to ``kneo_proto``), HTTP/1.1 only,
-and TLS verification on (httpcore2's default context, backed by the system trust store).
+and TLS verification on (httpcore2's default context, backed by the system trust store, or
+``tls_context(ca_bundle)`` for a profile that names its own CA: TLS 1.2 or later, certificates
+required, host names checked).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import ssl
 import sys
 import types
-from typing import Any
+from typing import Any, NamedTuple
 
-from kneo_proto import FailureKind
+from kneo_drivers._log import log_attempt
+from kneo_proto import Call, FailureKind, KneoConfigurationError, Send
 
 
 class _TrioOnDemand(types.ModuleType):
@@ -45,7 +49,18 @@ def _import_httpcore() -> types.ModuleType:
 _import_httpcore()
 import httpcore2 as httpcore  # noqa: E402 - after the trio stand-in above
 
-__all__ = ["TRANSPORT_ERRORS", "failure_kind", "httpcore", "timeouts"]
+__all__ = [
+    "TRANSPORT_ERRORS",
+    "failure_kind",
+    "httpcore",
+    "timeouts",
+    "tls_context",
+    "connection_of",
+    "deliver",
+    "holds_unread_bytes",
+    "to_httpcore_request",
+    "unsupported_version",
+]
 
 TRANSPORT_ERRORS = (
     httpcore.TimeoutException,
@@ -70,7 +85,7 @@ _KINDS: tuple[tuple[type[Exception], FailureKind], ...] = (
 
 def failure_kind(exc: Exception) -> FailureKind:
     """Return the core's failure kind for a transport exception."""
-    if isinstance(exc, httpcore.ConnectError) and isinstance(exc.__cause__, ssl.SSLError):
+    if isinstance(exc, httpcore.ConnectError) and _tls_failure_in_chain(exc):
         return FailureKind.TLS
     for cls, kind in _KINDS:
         if isinstance(exc, cls):
@@ -78,6 +93,156 @@ def failure_kind(exc: Exception) -> FailureKind:
     return FailureKind.NETWORK
 
 
+def _tls_failure_in_chain(exc: BaseException) -> bool:
+    # httpcore2's pool re-raises a connect failure ``from None``: the ``ssl.SSLError`` then
+    # survives only as ``__context__`` (on trio, one link further down).
+    seen: set[int] = set()
+    link = exc.__cause__ or exc.__context__
+    while link is not None and id(link) not in seen:
+        if isinstance(link, ssl.SSLError):
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def tls_context(ca_bundle: str) -> ssl.SSLContext:
+    """Return a verifying TLS context that trusts the CA certificates in ``ca_bundle``.
+
+    The bundle replaces the system trust store (as a private CA's users want). Verification
+    stays on: TLS 1.2 or later, a certificate required, the host name checked.
+
+    Raises:
+        KneoConfigurationError: if the file cannot be read or holds no usable certificate.
+    """
+    path = os.path.expanduser(ca_bundle)
+    try:
+        context = ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise KneoConfigurationError(
+            f"ca_bundle {ca_bundle!r} cannot be loaded: {reason}"
+        ) from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    return context
+
+
 def timeouts(seconds: float) -> dict[str, Any]:
     """Return httpcore's ``extensions`` giving every phase the same finite timeout."""
     return {"timeout": {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}}
+
+
+def to_httpcore_request(send: Send) -> httpcore.Request:
+    """The ``Send``'s request as httpcore takes it, with ``Host`` added and phase timeouts."""
+    request = send.request
+    origin, target = _split_url(request.url)
+    parts = _ORIGINS.get(origin) or _parse_origin(origin)
+    headers = [parts.host_header]
+    headers += [(name.encode("ascii"), value.encode("ascii")) for name, value in request.headers]
+    return httpcore.Request(
+        request.method,
+        httpcore.URL(scheme=parts.scheme, host=parts.host, port=parts.port, target=target),
+        headers=headers,
+        content=request.body,
+        extensions=timeouts(send.timeout),
+    )
+
+
+class _Origin(NamedTuple):
+    scheme: bytes
+    host: bytes
+    port: int | None
+    host_header: tuple[bytes, bytes]
+
+
+# A client talks to one origin: parse it once, not on every request.
+_ORIGINS: dict[str, _Origin] = {}
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+
+def _split_url(url: str) -> tuple[str, bytes]:
+    slash = url.find("/", url.find("://") + 3)
+    if slash == -1:
+        return url, b"/"
+    return url[:slash], url[slash:].encode("ascii")
+
+
+def _parse_origin(origin: str) -> _Origin:
+    url = httpcore.URL(origin + "/")
+    if url.port is None or url.port == _DEFAULT_PORTS.get(url.scheme):
+        host_header = bytes(url.host)
+    else:
+        host_header = b"%b:%d" % (url.host, url.port)
+    parts = _Origin(url.scheme, url.host, url.port, (b"Host", host_header))
+    if len(_ORIGINS) < 64:
+        _ORIGINS[origin] = parts
+    return parts
+
+
+def unsupported_version(response: httpcore.Response) -> str | None:
+    """Why a response's HTTP version cannot be trusted, or None for HTTP/1.0 and 1.1.
+
+    h11 parses any single-digit version (``HTTP/0.5``, ``HTTP/2.0``) with HTTP/1.1 framing;
+    a peer that sends one is not speaking the protocol we do.
+    """
+    version = response.extensions.get("http_version", b"HTTP/1.1")
+    if version in (b"HTTP/1.1", b"HTTP/1.0"):
+        return None
+    return f"unsupported HTTP version {bytes(version).decode('latin-1')!r} in the status line"
+
+
+def connection_of(response: httpcore.Response) -> Any:
+    """The pool's connection that carried ``response``, or None if it cannot be found.
+
+    httpcore2 offers no public handle; a driver needs one to close a connection whose last
+    response cannot be trusted (``Call.connection_reusable``) rather than leave it in the
+    pool. Closing it through its own ``close``/``aclose`` marks it closed, so the pool drops
+    it on its next pass.
+    """
+    pool_request = getattr(response.stream, "_pool_request", None)
+    return getattr(pool_request, "connection", None)
+
+
+def holds_unread_bytes(connection: Any) -> bool:
+    """True when the server sent bytes past the response just read on ``connection``.
+
+    h11 keeps them for the connection's next cycle, where they would be read as the next
+    request's answer; such a connection must not be reused. (Bytes still in the socket are
+    httpcore2's own concern: it probes an idle connection before reusing it.)
+    """
+    h11_connection = getattr(getattr(connection, "_connection", None), "_h11_state", None)
+    trailing = getattr(h11_connection, "trailing_data", None)
+    return bool(trailing and trailing[0])
+
+
+_WHY_STOPPED = {
+    FailureKind.TOO_LARGE: "response body over the cap",
+    FailureKind.TIMEOUT: "the call's deadline expired while the body was read",
+}
+
+
+def deliver(
+    call: Call[Any],
+    send: Send,
+    response: httpcore.Response,
+    body: bytes | FailureKind,
+    problem: str | None,
+) -> bool:
+    """Report an attempt whose response arrived: its body, or why it was not read whole.
+
+    Returns True when the connection must be closed rather than reused: a status line of
+    the wrong version (``problem``), a response the core refused as misframed or as another
+    request's answer, or bytes past the response.
+    """
+    if isinstance(body, FailureKind):
+        call.receive_failure(body, problem or _WHY_STOPPED[body])
+    else:
+        call.receive_response(response.status, response.headers, body)
+        log_attempt(call, send, response.status)
+    return (
+        problem is not None
+        or not call.connection_reusable
+        or holds_unread_bytes(connection_of(response))
+    )

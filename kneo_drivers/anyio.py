@@ -4,7 +4,7 @@ Contract: one exchange per ``Send``, the whole body read (up to the core's cap),
 ``Sleep``; no retry, no parsing, no decision. Only transport exceptions are caught; a
 cancellation propagates unchanged after the call is told it was abandoned, and leaving the
 response's context releases the connection. Each attempt is cut off at the call's deadline.
-Callers beyond the pool's size wait at a gate instead of piling into the pool's queue.
+Callers beyond twice the pool's size wait at a gate instead of piling into the pool's queue.
 ``aclose`` cuts every running call short (each raises ``KneoClientClosedError``), so no
 attempt opens a connection on a pool that is being closed.
 """
@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import ssl
 import time
-from contextlib import aclosing
-from typing import TypeVar
+from collections.abc import AsyncGenerator, AsyncIterable
+from contextlib import aclosing, suppress
+from typing import Any, TypeVar, cast
 
 import anyio
 
 from kneo_drivers._log import log_attempt
-from kneo_drivers._transport import TRANSPORT_ERRORS, failure_kind, httpcore, timeouts
+from kneo_drivers._transport import (
+    TRANSPORT_ERRORS,
+    connection_of,
+    deliver,
+    failure_kind,
+    httpcore,
+    to_httpcore_request,
+    unsupported_version,
+)
 from kneo_proto import (
     Call,
     Clock,
@@ -40,7 +49,7 @@ class AsyncDriver:
     """Executes calls over an ``httpcore.AsyncConnectionPool``.
 
     Args:
-        max_connections: Pool size, and the number of calls let into the pool at once.
+        max_connections: Pool size; twice as many calls may be inside the pool at once.
         ssl_context: TLS settings; verifying by default.
         pool: A caller-owned pool to use instead (not closed by ``aclose``).
     """
@@ -93,49 +102,58 @@ class AsyncDriver:
         raise call.close()
 
     async def _exchange(self, call: Call[R], send: Send) -> None:
-        request = send.request
-        cut_off = float("inf") if send.remaining is None else send.remaining
-        with anyio.move_on_after(cut_off) as scope:
-            try:
-                with anyio.fail_after(send.timeout):
-                    await self._gate_for().acquire()
-            except TimeoutError:
+        gate = self._gate_for()
+        try:
+            gate.acquire_nowait()
+        except anyio.WouldBlock:
+            # send.timeout is already clamped to what is left of the call's deadline.
+            acquired = False
+            with anyio.move_on_after(send.timeout):
+                await gate.acquire()
+                acquired = True
+            if not acquired:
                 call.receive_failure(
                     FailureKind.CONNECT_TIMEOUT, "waited too long for a connection"
                 )
                 return
-            try:
-                async with self._pool.stream(
-                    request.method,
-                    request.url,
-                    headers=list(request.headers),
-                    content=request.body,
-                    extensions=timeouts(send.timeout),
-                ) as response:
-                    chunks: list[bytes] = []
-                    size = 0
-                    # aclosing: leaving early (over the cap) must close the stream's async
-                    # generator now, not when it is garbage collected (trio warns then).
-                    async with aclosing(response.aiter_stream()) as stream:
-                        async for chunk in stream:
-                            chunks.append(chunk)
-                            size += len(chunk)
-                            if size > send.max_response_bytes:
-                                call.receive_failure(
-                                    FailureKind.TOO_LARGE, f"over {send.max_response_bytes} bytes"
-                                )
-                                return
-            except TRANSPORT_ERRORS as exc:
-                call.receive_failure(failure_kind(exc), str(exc))
-                log_attempt(call, send, failure_kind(exc).value)
+        try:
+            if send.remaining is None:
+                await self._attempt(call, send)
                 return
-            finally:
-                self._gate_for().release()
-        if scope.cancelled_caught:
-            call.receive_failure(FailureKind.TIMEOUT, "the call's deadline expired mid-attempt")
-        else:
-            call.receive_response(response.status, response.headers, b"".join(chunks))
-            log_attempt(call, send, response.status)
+            with anyio.move_on_after(send.remaining) as deadline:
+                await self._attempt(call, send)
+            if deadline.cancelled_caught:
+                call.receive_failure(FailureKind.TIMEOUT, "the call's deadline expired mid-attempt")
+        finally:
+            gate.release()
+
+    async def _attempt(self, call: Call[R], send: Send) -> None:
+        try:
+            response = await self._pool.handle_async_request(to_httpcore_request(send))
+        except TRANSPORT_ERRORS as exc:
+            _report_failure(call, send, exc)
+            return
+        connection = connection_of(response)
+        discard = False
+        try:
+            problem = unsupported_version(response)
+            try:
+                body = (
+                    FailureKind.PROTOCOL
+                    if problem
+                    else await _read_capped(response, send.max_response_bytes)
+                )
+            except TRANSPORT_ERRORS as exc:
+                _report_failure(call, send, exc)
+                return
+            discard = deliver(call, send, response, body, problem)
+        finally:
+            # Shielded: the outcome is already reported, and the connection must go back.
+            with anyio.CancelScope(shield=True), suppress(*TRANSPORT_ERRORS):
+                await response.aclose()
+        if discard:
+            # After the release (which would mark it idle again): closed, the pool drops it.
+            await _close(connection)
 
     async def asleep(self, seconds: float) -> None:
         """Sleep for ``seconds`` in the running event loop."""
@@ -143,9 +161,11 @@ class AsyncDriver:
 
     def _gate_for(self) -> anyio.Semaphore:
         if self._gate is None:
-            # fast_acquire: an uncontended acquire does not yield to the event loop (one loop
-            # pass per call saved); the pool's own awaits still give other tasks their turn.
-            self._gate = anyio.Semaphore(self._max_connections, fast_acquire=True)
+            # Twice the pool: a short queue inside the pool lets a finished request hand its
+            # connection straight to the next one (an idle connection is probed with a syscall
+            # on every pool pass), while the rest wait here, where waiting costs nothing per
+            # pass. fast_acquire: an uncontended acquire does not yield to the event loop.
+            self._gate = anyio.Semaphore(2 * self._max_connections, fast_acquire=True)
         return self._gate
 
     async def aclose(self) -> None:
@@ -156,3 +176,32 @@ class AsyncDriver:
         if self._owns_pool:
             with anyio.CancelScope(shield=True):
                 await self._pool.aclose()
+
+
+async def _read_capped(response: httpcore.Response, cap: int) -> bytes | FailureKind:
+    """The whole body, or ``TOO_LARGE`` as soon as it grows past ``cap`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    # aclosing: leaving early (over the cap) must close the stream's async generator now,
+    # not when it is garbage collected (trio warns then).
+    # The pool's own stream, not response.aiter_stream(): one async generator less per call.
+    body_stream = cast("AsyncIterable[bytes]", response.stream)
+    async with aclosing(cast("AsyncGenerator[bytes]", aiter(body_stream))) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                return FailureKind.TOO_LARGE
+    return b"".join(chunks)
+
+
+def _report_failure(call: Call[R], send: Send, exc: Exception) -> None:
+    call.receive_failure(failure_kind(exc), str(exc))
+    log_attempt(call, send, failure_kind(exc).value)
+
+
+async def _close(connection: Any) -> None:
+    """Close a pool connection that must not carry another request (see ``connection_of``)."""
+    if connection is not None:
+        with anyio.CancelScope(shield=True):
+            await connection.aclose()

@@ -1,9 +1,12 @@
 """The blocking driver: runs a ``Call`` over httpcore's thread-safe sync pool.
 
 Contract: as the async driver's, without an event loop (so it works in notebooks and in
-worker threads of async programs). A blocking read cannot be cancelled, so the call's
-deadline is checked between body chunks: an attempt may overshoot it by up to one read
-timeout. ``LockedTokenBucket`` makes a client's retry budget safe to share between threads.
+worker threads of async programs). A blocking read cannot be cancelled, so the pool this
+driver builds runs on a ``DeadlineBackend``: every socket wait of an attempt ends by the
+call's deadline, even against a server dripping one byte at a time. (Over a caller-owned
+pool the deadline is checked between body chunks only.) ``close()`` from another thread
+ends calls in flight with ``KneoClientClosedError``. ``LockedTokenBucket`` makes a client's
+retry budget safe to share between threads.
 """
 
 from __future__ import annotations
@@ -11,10 +14,20 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from typing import TypeVar
+from contextlib import suppress
+from typing import Any, TypeVar
 
+from kneo_drivers._deadline import DeadlineBackend
 from kneo_drivers._log import log_attempt
-from kneo_drivers._transport import TRANSPORT_ERRORS, failure_kind, httpcore, timeouts
+from kneo_drivers._transport import (
+    TRANSPORT_ERRORS,
+    connection_of,
+    deliver,
+    failure_kind,
+    httpcore,
+    to_httpcore_request,
+    unsupported_version,
+)
 from kneo_proto import Call, Clock, Failed, FailureKind, Finished, Send, Sleep, TokenBucket
 
 __all__ = ["BlockingDriver", "LockedTokenBucket"]
@@ -62,14 +75,19 @@ class BlockingDriver:
         pool: httpcore.ConnectionPool | None = None,
     ) -> None:
         self._owns_pool = pool is None
+        self._backend = DeadlineBackend()
         self._pool = pool or httpcore.ConnectionPool(
-            ssl_context=ssl_context, max_connections=max_connections, retries=0
+            ssl_context=ssl_context,
+            max_connections=max_connections,
+            retries=0,
+            network_backend=self._backend,
         )
+        self._closed = False
 
     def execute(self, call: Call[R]) -> Finished[R]:
         """Run ``call`` to its end; return its ``Finished`` or raise its error."""
         try:
-            while True:
+            while not self._closed:
                 action = call.next_action()
                 if isinstance(action, Send):
                     self._exchange(call, action)
@@ -82,41 +100,86 @@ class BlockingDriver:
         except BaseException:
             call.abandon()
             raise
+        # Closed from another thread: no further attempt, and any connection an attempt racing
+        # the close opened is closed too.
+        self._close_pool()
+        raise call.close()
 
     def sleep(self, seconds: float) -> None:
         """Block the calling thread for ``seconds``."""
         time.sleep(seconds)
 
     def _exchange(self, call: Call[R], send: Send) -> None:
-        request = send.request
         give_up = None if send.remaining is None else time.monotonic() + send.remaining
-        try:
-            with self._pool.stream(
-                request.method,
-                request.url,
-                headers=list(request.headers),
-                content=request.body,
-                extensions=timeouts(send.timeout),
-            ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_stream():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > send.max_response_bytes:
-                        call.receive_failure(FailureKind.TOO_LARGE, "response body over the cap")
-                        return
-                    if give_up is not None and time.monotonic() > give_up:
-                        call.receive_failure(FailureKind.TIMEOUT, "the call's deadline expired")
-                        return
-        except TRANSPORT_ERRORS as exc:
-            call.receive_failure(failure_kind(exc), str(exc))
-            log_attempt(call, send, failure_kind(exc).value)
+        with self._backend.deadline(give_up):
+            try:
+                response = self._pool.handle_request(to_httpcore_request(send))
+            except TRANSPORT_ERRORS as exc:
+                self._report_failure(call, send, exc)
+                return
+            connection = connection_of(response)
+            discard = False
+            try:
+                problem = unsupported_version(response)
+                try:
+                    body = (
+                        FailureKind.PROTOCOL if problem else _read_capped(response, send, give_up)
+                    )
+                except TRANSPORT_ERRORS as exc:
+                    self._report_failure(call, send, exc)
+                    return
+                discard = deliver(call, send, response, body, problem)
+            finally:
+                with suppress(*TRANSPORT_ERRORS):
+                    response.close()
+            if discard or self._closed:
+                # After the release (which would mark it idle again): closed, the pool drops
+                # it. If close() ran during the attempt, the pool may no longer even hold it.
+                _close(connection)
+            if self._closed:
+                self._close_pool()  # and any other connection opened on the closed pool
+
+    def _report_failure(self, call: Call[R], send: Send, exc: Exception) -> None:
+        if self._closed:
+            # close() ran under this exchange: the failure is the close, not the network (the
+            # caller raises KneoClientClosedError), and no connection may outlive it.
+            self._close_pool()
             return
-        call.receive_response(response.status, response.headers, b"".join(chunks))
-        log_attempt(call, send, response.status)
+        call.receive_failure(failure_kind(exc), str(exc))
+        log_attempt(call, send, failure_kind(exc).value)
 
     def close(self) -> None:
-        """Close the pool if this driver created it."""
+        """End calls in other threads (``KneoClientClosedError``); close the pool if owned.
+
+        A call waiting for its response when the pool closes under it ends then; one between
+        two attempts ends before the next.
+        """
+        self._closed = True
+        self._close_pool()
+
+    def _close_pool(self) -> None:
         if self._owns_pool:
             self._pool.close()
+
+
+def _close(connection: Any) -> None:
+    """Close a pool connection that must not carry another request (see ``connection_of``)."""
+    if connection is not None:
+        connection.close()
+
+
+def _read_capped(
+    response: httpcore.Response, send: Send, give_up: float | None
+) -> bytes | FailureKind:
+    """The whole body, or why reading stopped: over the cap, or past the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > send.max_response_bytes:
+            return FailureKind.TOO_LARGE
+        if give_up is not None and time.monotonic() > give_up:
+            # Only a caller-owned pool gets here: ours times the read out.
+            return FailureKind.TIMEOUT
+    return b"".join(chunks)

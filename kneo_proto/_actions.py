@@ -7,8 +7,9 @@ one exchange per ``Send``, one sleep per ``Sleep``; ``Finished`` and ``Failed`` 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+import msgspec
 
 from kneo_proto._errors import KneoError
 from kneo_proto._http import Request, Response
@@ -35,8 +36,7 @@ class FailureKind(enum.Enum):
     TOO_LARGE = "too_large"
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class Send(msgspec.Struct, frozen=True):
     """Send ``request`` once and report the whole response (or the failure).
 
     Attributes:
@@ -57,15 +57,13 @@ class Send:
     remaining: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Sleep:
+class Sleep(msgspec.Struct, frozen=True):
     """Sleep for ``seconds`` before asking for the next action."""
 
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class Finished(Generic[R]):
+class Finished(msgspec.Struct, Generic[R], frozen=True):
     """The call succeeded.
 
     Attributes:
@@ -88,8 +86,7 @@ class Finished(Generic[R]):
         return (self.response.header("idempotent-replayed") or "").lower() == "true"
 
 
-@dataclass(frozen=True, slots=True)
-class Failed:
+class Failed(msgspec.Struct, frozen=True):
     """The call failed; the driver raises ``error``."""
 
     error: KneoError

@@ -39,6 +39,7 @@ from kneo_proto._errors import (
     KneoTimeoutError,
     KneoTLSError,
     from_response,
+    parse_error_body,
 )
 from kneo_proto._http import HeaderPairs, Request, Response, normalize_headers
 from kneo_proto._idempotency import IDEMPOTENCY_KEY_HEADER
@@ -86,6 +87,26 @@ _SDK_OWNED_HEADERS = frozenset(
         "connection",
     }
 )
+# What a caller's extra headers can never replace: the SDK-owned ones, and the fixed three.
+_CALLER_CANNOT_SET = _SDK_OWNED_HEADERS | {"accept", "accept-encoding", "user-agent"}
+
+
+def _misframed(response: Response, request_id: str) -> str | None:
+    """Why ``response`` cannot be this call's answer, or None when nothing says so.
+
+    - Content-Length next to Transfer-Encoding: RFC 9112 section 6.3 says such a message
+      "ought to be handled as an error" (a sign of response splitting or smuggling).
+    - An echoed ``X-Request-ID`` other than the one sent: the platform echoes the ID it
+      receives (the reference's "Request IDs"), so the bytes answer another request, for
+      example left behind on a reused connection by a wrong Content-Length (plan T12).
+    """
+    names = {name.lower() for name, _ in response.headers}
+    if {"content-length", "transfer-encoding"} <= names:
+        return "the response has both Content-Length and Transfer-Encoding"
+    echoed = response.header(REQUEST_ID_HEADER)
+    if echoed and echoed != request_id:
+        return "the response echoes another request's X-Request-ID"
+    return None
 
 
 class CallState(enum.Enum):
@@ -152,6 +173,9 @@ class Call(Generic[R]):
         self._held_tokens = 0
         self._unsent_tokens = 0
         self._outcome: Finished[R] | Failed | None = None
+        self.connection_reusable = True
+        """False once a response showed its connection cannot be trusted with another request
+        (misframed, or another request's answer): the driver closes that connection."""
 
     def __repr__(self) -> str:
         return (
@@ -178,6 +202,11 @@ class Call(Generic[R]):
         """Report the complete response to the last ``Send``."""
         self._check("receive_response")
         response = Response(status, normalize_headers(headers), body)
+        misframed = _misframed(response, self.request_id)
+        if misframed is not None:
+            self.connection_reusable = False
+            self.receive_failure(FailureKind.PROTOCOL, misframed)
+            return
         if 200 <= status < 300:
             self._finish_success(response)
             return
@@ -280,16 +309,15 @@ class Call(Generic[R]):
             raise KneoStateError(f"Call.{method}() is not allowed in state {self.state.name}")
 
     def _base_headers(self, options: CallOptions) -> HeaderPairs:
-        fixed: dict[str, str] = {
-            "Accept": "application/json",
-            "Accept-Encoding": "identity",
-            "User-Agent": self._config.user_agent,
-        }
-        lowered = {name.lower() for name in fixed}
-        extra = [(k, v) for k, v in (options.headers or {}).items() if k.lower() not in lowered]
-        owned = _SDK_OWNED_HEADERS
-        headers = [(k, v) for k, v in fixed.items()]
-        headers += [(k, v) for k, v in extra if k.lower() not in owned]
+        headers = [
+            ("Accept", "application/json"),
+            ("Accept-Encoding", "identity"),
+            ("User-Agent", self._config.user_agent),
+        ]
+        if options.headers:
+            headers += [
+                (k, v) for k, v in options.headers.items() if k.lower() not in _CALLER_CANNOT_SET
+            ]
         if self._config.auth is not None:
             headers.append(self._config.auth.header())
         headers.append((REQUEST_ID_HEADER, self.request_id))
@@ -321,6 +349,7 @@ class Call(Generic[R]):
             assert self._outcome is not None
             return self._outcome
         self.attempts += 1
+        self.connection_reusable = True
         self._unsent_tokens = 0
         self.state = CallState.AWAITING_RESPONSE
         headers = (*self._headers, (ATTEMPT_HEADER, str(self.attempts)))
@@ -365,6 +394,7 @@ class Call(Generic[R]):
             result = self.operation.decode(response.body)
         except KneoDecodeError as exc:
             exc.status = response.status
+            exc.body = parse_error_body(response.body)
             exc.request_id = response.header("x-request-id") or self.request_id
             exc.idempotency_key = self.idempotency_key
             exc.method, exc.path = self.operation.method, self.operation.path

@@ -8,7 +8,6 @@ explicitly allows it. Nothing here shows the key in a ``repr``.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import sys
 from collections.abc import Callable, Mapping
@@ -59,6 +58,8 @@ def is_loopback_host(host: str) -> bool:
     lowered = host.lower().rstrip(".")
     if lowered == "localhost" or lowered.endswith(".localhost"):
         return True
+    import ipaddress  # only here: most clients never need it, and it is slow to import
+
     try:
         return ipaddress.ip_address(lowered.strip("[]")).is_loopback
     except ValueError:

@@ -334,10 +334,15 @@ def _server_message(parsed_body: Any, secret: str | None) -> str:
         found = detail.get("message") if isinstance(detail, dict) else parsed_body.get("message")
     if not isinstance(found, str):
         return ""
+    return _clipped(found, secret)
+
+
+def _clipped(text: str, secret: str | None) -> str:
+    """Server text fit for a message: the key masked, then cut to ``_MESSAGE_LIMIT``."""
     # Mask before cutting, so a key straddling the cut cannot survive in part.
     if secret:
-        found = found.replace(secret, REDACTED)
-    return found[:_MESSAGE_LIMIT].strip()
+        text = text.replace(secret, REDACTED)
+    return text[:_MESSAGE_LIMIT].strip()
 
 
 def _reason(status: int) -> str:
@@ -382,7 +387,8 @@ def from_response(
     said = _server_message(body, secret)
     message = f"{where}-> {response.status} {_reason(response.status)}"
     if code:
-        message += f" [{code}]"
+        # The code is server data too: a 100 KB code must not make a 100 KB message (T09).
+        message += f" [{_clipped(code, secret)}]"
     if said:
         message += f": {said}"
     message += f" (request_id={echoed})"

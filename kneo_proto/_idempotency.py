@@ -1,16 +1,15 @@
 """Idempotency keys: one per logical POST, the same on every attempt.
 
-Invariants: auto keys are UUID4 from the operating system's randomness (``uuid.uuid4``), so
+Invariants: auto keys are UUID4 from the operating system's randomness (``uuid4_text``), so
 ``random.seed`` in user code cannot make two processes collide. A caller's key is sent byte
 for byte once it passes ``validate_idempotency_key``.
 """
 
 from __future__ import annotations
 
-import uuid
-
 from kneo_proto._errors import KneoUsageError
 from kneo_proto._headers import check_header_value
+from kneo_proto._uuid4 import uuid4_text
 
 __all__ = [
     "IDEMPOTENCY_KEY_HEADER",
@@ -25,7 +24,7 @@ MAX_KEY_LENGTH = 256
 
 def new_idempotency_key() -> str:
     """Return a fresh UUID4-based idempotency key as a string."""
-    return str(uuid.uuid4())
+    return uuid4_text()
 
 
 def validate_idempotency_key(key: str) -> None:

@@ -1,16 +1,16 @@
-"""Profiles: what one platform instance needs (URL, key, auth scheme, timeout), resolved
-purely from TOML text, an environment mapping and keyword overrides.
+"""Profiles: what one platform instance needs (URL, key, auth scheme, timeout, trusted CA),
+resolved purely from TOML text, an environment mapping and keyword overrides.
 
 Invariants: later sources win (TOML, then ``KNEO_*`` variables, then keywords). A profile's
 key is validated when the profile is built; ``repr`` and every error message hide it.
-Reading the file and ``os.environ`` is the caller's job (``kneo_client.core.profiles``).
+Reading the file and ``os.environ`` is the caller's job (``kneo_client.core.profiles``); a
+CA bundle is carried as a path string and only read when a transport builds its TLS context.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "ENV_API_KEY",
     "ENV_AUTH_SCHEME",
+    "ENV_CA_BUNDLE",
     "ENV_PROFILE",
     "ENV_TIMEOUT",
     "ENV_URL",
@@ -43,14 +44,16 @@ ENV_URL = "KNEO_URL"
 ENV_API_KEY = "KNEO_API_KEY"
 ENV_AUTH_SCHEME = "KNEO_AUTH_SCHEME"
 ENV_TIMEOUT = "KNEO_TIMEOUT"
+ENV_CA_BUNDLE = "KNEO_CA_BUNDLE"
 
 _DECIMAL = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)", re.I)
-_FIELDS = ("url", "api_key", "auth_scheme", "timeout", "allow_insecure_http")
+_FIELDS = ("url", "api_key", "auth_scheme", "timeout", "allow_insecure_http", "ca_bundle")
 _ENV_FIELDS = {
     "url": ENV_URL,
     "api_key": ENV_API_KEY,
     "auth_scheme": ENV_AUTH_SCHEME,
     "timeout": ENV_TIMEOUT,
+    "ca_bundle": ENV_CA_BUNDLE,
 }
 
 
@@ -67,6 +70,8 @@ class Profile:
         timeout: Per-request timeout in seconds.
         allow_insecure_http: Allow the key over plain http to a non-loopback host (for a
             TLS-terminating proxy on a private network).
+        ca_bundle: Path to a PEM file of CA certificates to trust for https instead of the
+            system's trust store (a private CA), or None for the system's.
 
     Raises:
         ProfileError: if a field is not usable; the message never contains the key.
@@ -78,6 +83,7 @@ class Profile:
     auth_scheme: AuthScheme = AuthScheme.BEARER
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     allow_insecure_http: bool = False
+    ca_bundle: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -88,11 +94,13 @@ class Profile:
         object.__setattr__(self, "api_key", key)
         object.__setattr__(self, "auth_scheme", _auth_scheme(self.name, self.auth_scheme))
         object.__setattr__(self, "timeout", _timeout(self.name, self.timeout))
+        _check_ca_bundle(self.name, self.ca_bundle)
 
     def __repr__(self) -> str:
+        shown = "" if self.ca_bundle is None else f", ca_bundle={self.ca_bundle!r}"
         return (
             f"Profile(name={self.name!r}, url={self.url!r}, api_key=<redacted>, "
-            f"auth_scheme={self.auth_scheme.value!r}, timeout={self.timeout!r})"
+            f"auth_scheme={self.auth_scheme.value!r}, timeout={self.timeout!r}{shown})"
         )
 
     def client_config(
@@ -144,6 +152,17 @@ def _timeout(profile: str, value: object) -> float:
     return seconds
 
 
+def _check_ca_bundle(profile: str, value: object) -> None:
+    # Only the path is checked here (pure); the transport reads the file when it builds its
+    # TLS context, and reports a missing or unusable file then.
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise ProfileError(f"profile {profile!r}: ca_bundle must be the path of a PEM file")
+    if not value.isprintable():
+        raise ProfileError(f"profile {profile!r}: ca_bundle contains a control character")
+
+
 def _as_float(value: object) -> float | None:
     if isinstance(value, int | float):
         return float(value)
@@ -155,6 +174,8 @@ def _as_float(value: object) -> float | None:
 def _toml_section(name: str, toml_text: str | None, source: str, explicit: bool) -> dict[str, Any]:
     if toml_text is None:
         return {}
+    import tomllib  # only here: a profile given in code never needs the TOML parser
+
     try:
         data = tomllib.loads(toml_text)
     except tomllib.TOMLDecodeError as exc:
@@ -186,12 +207,14 @@ def resolve_profile(
     auth_scheme: AuthScheme | str | None = None,
     timeout: float | None = None,
     allow_insecure_http: bool | None = None,
+    ca_bundle: str | None = None,
 ) -> Profile:
     """Resolve a ``Profile`` from TOML text, environment variables and keyword overrides.
 
     Later sources override earlier ones: the TOML section, then ``KNEO_URL``,
-    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, then the keywords. The name
-    falls back to ``KNEO_PROFILE``, then ``"default"``. Empty variables count as unset.
+    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, ``KNEO_CA_BUNDLE``, then the
+    keywords. The name falls back to ``KNEO_PROFILE``, then ``"default"``. Empty variables
+    count as unset.
 
     Args:
         name: Profile (TOML section) name.
@@ -203,6 +226,7 @@ def resolve_profile(
         auth_scheme: Overrides the scheme (enum or its string value).
         timeout: Overrides the timeout.
         allow_insecure_http: Overrides the plain-http opt-in.
+        ca_bundle: Overrides the path of the PEM file of CA certificates to trust.
 
     Raises:
         ProfileError: if the URL or key cannot be resolved from any source, the TOML is
@@ -219,6 +243,7 @@ def resolve_profile(
         "auth_scheme": auth_scheme,
         "timeout": timeout,
         "allow_insecure_http": allow_insecure_http,
+        "ca_bundle": ca_bundle,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     for required, var in (("url", ENV_URL), ("api_key", ENV_API_KEY)):
@@ -239,4 +264,5 @@ def resolve_profile(
         auth_scheme=values.get("auth_scheme", AuthScheme.BEARER),
         timeout=values.get("timeout", DEFAULT_TIMEOUT_SECONDS),
         allow_insecure_http=insecure,
+        ca_bundle=values.get("ca_bundle"),
     )

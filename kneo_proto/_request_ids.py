@@ -6,9 +6,8 @@ counts the attempts from 1, so the platform's logs tie retries together.
 
 from __future__ import annotations
 
-import uuid
-
 from kneo_proto._headers import check_header_value
+from kneo_proto._uuid4 import uuid4_text
 
 __all__ = ["ATTEMPT_HEADER", "REQUEST_ID_HEADER", "generate_request_id", "validate_request_id"]
 
@@ -18,7 +17,7 @@ ATTEMPT_HEADER = "X-Kneo-Attempt"
 
 def generate_request_id() -> str:
     """Return a fresh UUID4-based request ID as a string."""
-    return str(uuid.uuid4())
+    return uuid4_text()
 
 
 def validate_request_id(request_id: str) -> None:

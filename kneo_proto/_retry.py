@@ -39,8 +39,10 @@ _RETRYABLE_KINDS = frozenset(
 
 _RETRY_AFTER_CEILING = 10**9
 
-# A private generator: user code calling random.seed() cannot synchronise clients' jitter.
-_JITTER_RANDOM = random.Random()
+# A private generator drawing from the OS (os.urandom): user code calling random.seed()
+# cannot synchronise clients' jitter, and processes forked from one parent (a pre-forking
+# server) do not inherit one state and retry in lockstep, as copies of a random.Random would.
+_JITTER_RANDOM = random.SystemRandom()
 
 
 @dataclass(frozen=True, slots=True)

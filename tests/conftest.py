@@ -1,10 +1,89 @@
-"""Shared test configuration: async tests run on asyncio and on trio."""
+"""Shared test configuration.
+
+- Async tests run on asyncio and on trio (``anyio_backend``).
+- The network guard (``tests/network_guard.py``, plan T40) wraps every test: a connect or a
+  lookup outside loopback is refused before any packet and fails the test.
+- ``figure`` records a reliability figure line from any test directory; the lines are
+  printed by ``tests/reliability/conftest.py``, together with the guard's session totals.
+- Collection fails if a parametrised table in ``tests/reliability`` is empty (a vacuous
+  test would otherwise pass as "skipped").
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
+
+from tests import network_guard
+from tests.reliability import conftest as figures
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(autouse=True)
+def network_guard_installed(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[network_guard.NetworkGuard]:
+    """Refuse every non-loopback connect and lookup; fail the test if one was tried."""
+    guard = network_guard.NetworkGuard(request.node.nodeid)
+    guard.install(monkeypatch)
+    yield guard
+    guard.finish(pytest.fail)
+
+
+@pytest.fixture
+def figure() -> Callable[[str, str], None]:
+    """Record one figure line (tests/reliability has its own fixture, same summary)."""
+
+    def record(test_id: str, line: str) -> None:
+        figures._FIGURES.append((test_id, line))
+
+    return record
+
+
+_EMPTY_TABLE = "got empty parameter set"
+
+
+def empty_tables(items: list[pytest.Item]) -> list[str]:
+    """Node IDs of the tests in ``tests/reliability`` generated from an empty table."""
+    return [
+        item.nodeid
+        for item in items
+        if item.nodeid.startswith("tests/reliability/")
+        and any(
+            str(mark.kwargs.get("reason", "")).startswith(_EMPTY_TABLE)
+            for mark in item.iter_markers()
+        )
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    empty = empty_tables(items)
+    if empty:
+        raise pytest.UsageError(f"empty parametrised tables in tests/reliability: {empty}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    totals = network_guard.TOTALS
+    if totals["tests"]:
+        figures._FIGURES.append(
+            (
+                "T40",
+                f"network guard: {totals['violations']} violation(s) in {totals['tests']} "
+                f"guarded tests ({totals['connects']} connects and {totals['lookups']} "
+                f"lookups checked; {totals['expected violations']} provoked on purpose "
+                "by the guard's own tests)",
+            )
+        )
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    # Runs without tests/reliability still show the figures recorded elsewhere.
+    if not config.pluginmanager.is_registered(figures):
+        figures.pytest_terminal_summary(terminalreporter)

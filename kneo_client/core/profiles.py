@@ -8,13 +8,14 @@ keyword arguments.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kneo_proto import (
     DEFAULT_PROFILE_NAME,
     DEFAULT_TIMEOUT_SECONDS,
     ENV_API_KEY,
     ENV_AUTH_SCHEME,
+    ENV_CA_BUNDLE,
     ENV_PROFILE,
     ENV_TIMEOUT,
     ENV_URL,
@@ -24,11 +25,15 @@ from kneo_proto import (
     resolve_profile,
 )
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 __all__ = [
     "DEFAULT_PROFILE_NAME",
     "DEFAULT_TIMEOUT_SECONDS",
     "ENV_API_KEY",
     "ENV_AUTH_SCHEME",
+    "ENV_CA_BUNDLE",
     "ENV_PROFILE",
     "ENV_TIMEOUT",
     "ENV_URL",
@@ -45,6 +50,8 @@ def default_config_path() -> Path:
     ``~/.config/kneo/client.toml`` on Linux, ``~/Library/Application Support/kneo/client.toml``
     on macOS, and so on, via platformdirs.
     """
+    from pathlib import Path
+
     import platformdirs  # imported on first use: it is not needed to import kneo_client
 
     return Path(platformdirs.user_config_dir("kneo")) / "client.toml"
@@ -69,18 +76,24 @@ def load_profile(
     auth_scheme: AuthScheme | str | None = None,
     timeout: float | None = None,
     allow_insecure_http: bool | None = None,
+    ca_bundle: str | None = None,
 ) -> Profile:
     """Resolve a ``Profile`` from the TOML config, ``KNEO_*`` variables and keywords.
 
     Resolution order (later overrides earlier): the TOML at ``config_file`` (default
     ``default_config_path()``; a missing file is skipped), then ``KNEO_URL``,
-    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, then the keyword arguments.
+    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, ``KNEO_CA_BUNDLE``, then the
+    keyword arguments. ``ca_bundle`` is the path of a PEM file of CA certificates that https
+    connections trust instead of the system's (a private CA); it is read when a client is
+    built.
     ``KNEO_PROFILE`` selects the TOML section when ``name`` is None. ``allow_insecure_http``
     (the plain-http opt-in) comes from the TOML or the keyword only, never the environment.
 
     Raises:
         ProfileError: if url or api_key cannot be resolved, or the config is malformed.
     """
+    from pathlib import Path  # here, not at the top: a profile built in code never needs it
+
     path = Path(config_file) if config_file is not None else default_config_path()
     return resolve_profile(
         name,
@@ -92,4 +105,5 @@ def load_profile(
         auth_scheme=auth_scheme,
         timeout=timeout,
         allow_insecure_http=allow_insecure_http,
+        ca_bundle=ca_bundle,
     )

@@ -8,7 +8,6 @@ error machinery as every wrapped endpoint and returns a ``TransportResponse`` (s
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -99,15 +98,27 @@ class TransportResponse:
         return f"<TransportResponse {self.status_code} request_id={self.request_id}>"
 
 
-_log = logging.getLogger("kneo_client.transport")
-
-
 def _warn_if_key_in_clear(config: ClientConfig) -> None:
     if config.sends_key_in_clear:
-        _log.warning(
+        import logging  # here, not at the top: most programs never need this warning
+
+        logging.getLogger("kneo_client.transport").warning(
             "allow_insecure_http is set: the API key will be sent unencrypted to %s",
             config.origin,
         )
+
+
+def _tls_settings(profile: Profile, ssl_context: ssl.SSLContext | None) -> ssl.SSLContext | None:
+    """Return the caller's context, else one trusting the profile's ``ca_bundle``.
+
+    None (neither) leaves the transport library's verifying default, backed by the system
+    trust store.
+    """
+    if ssl_context is not None or profile.ca_bundle is None:
+        return ssl_context
+    from kneo_drivers._transport import tls_context
+
+    return tls_context(profile.ca_bundle)
 
 
 def _request_options(headers: Mapping[str, str] | None, request_id: str | None) -> CallOptions:
@@ -124,7 +135,8 @@ class Transport:
         retry_policy: Defaults to ``RetryPolicy()`` (3 attempts, exponential backoff).
         retry_budget: The shared retry budget; None disables it.
         max_connections: Size of the pool this transport creates.
-        ssl_context: TLS settings for the pool this transport creates.
+        ssl_context: TLS settings for the pool this transport creates; by default the
+            system's trust store, or the profile's ``ca_bundle`` when it names one.
         max_response_bytes: The largest response body accepted (16 MiB by default).
         driver: An async driver to use instead (e.g. ``AsyncMemoryDriver`` in tests).
 
@@ -150,6 +162,8 @@ class Transport:
         if driver is None:
             from kneo_drivers.anyio import AsyncDriver
 
+            if http_client is None:
+                ssl_context = _tls_settings(profile, ssl_context)
             driver = AsyncDriver(
                 pool=http_client, max_connections=max_connections, ssl_context=ssl_context
             )
@@ -235,7 +249,8 @@ class SyncTransport:
         retry_policy: Defaults to ``RetryPolicy()``.
         retry_budget: The shared retry budget; None disables it.
         max_connections: Size of the pool this transport creates.
-        ssl_context: TLS settings for the pool this transport creates.
+        ssl_context: TLS settings for the pool this transport creates; by default the
+            system's trust store, or the profile's ``ca_bundle`` when it names one.
         max_response_bytes: The largest response body accepted (16 MiB by default).
         driver: A blocking driver to use instead (e.g. ``MemoryDriver`` in tests).
     """
@@ -259,6 +274,8 @@ class SyncTransport:
         if driver is None:
             from kneo_drivers.blocking import BlockingDriver
 
+            if http_client is None:
+                ssl_context = _tls_settings(profile, ssl_context)
             driver = BlockingDriver(
                 pool=http_client, max_connections=max_connections, ssl_context=ssl_context
             )

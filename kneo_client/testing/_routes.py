@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from kneo_client.testing import _ops_platform as platform_ops
-from kneo_client.testing import _ops_runs as run_ops
-from kneo_client.testing import _ops_specs as spec_ops
+from kneo_client.testing import (
+    _ops_platform as platform_ops,
+    _ops_runs as run_ops,
+    _ops_specs as spec_ops,
+)
 from kneo_client.testing._platform import Platform
 from kneo_client.testing._wire import ApiError, Context, Outcome
 from kneo_proto import endpoints

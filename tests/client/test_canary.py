@@ -879,7 +879,9 @@ async def sweep_async(world: World, scan: Scan) -> None:
 
 
 @pytest.mark.anyio
-async def test_async_sweep_never_shows_the_key() -> None:
+async def test_async_sweep_never_shows_the_key(
+    anyio_backend: str, figure: Callable[[str, str], None]
+) -> None:
     scan = Scan()
     with debug_everything() as capture:
         for scheme in AuthScheme:
@@ -891,6 +893,7 @@ async def test_async_sweep_never_shows_the_key() -> None:
         min_log_records=MIN_LOG_RECORDS * ROUNDS,
         min_error_renderings=MIN_ERROR_RENDERINGS * ROUNDS,
     )
+    figure("T32", f"async sweep on {anyio_backend}, 2 auth modes: {scan.summary()}; leaks 0")
 
 
 # -- the blocking sweep -----------------------------------------------------------------------
@@ -988,7 +991,7 @@ def sweep_sync(world: World, scan: Scan) -> None:
     scan.requests(world.label, world.platform)
 
 
-def test_sync_sweep_never_shows_the_key() -> None:
+def test_sync_sweep_never_shows_the_key(figure: Callable[[str, str], None]) -> None:
     scan = Scan()
     with debug_everything() as capture:
         for scheme in AuthScheme:
@@ -1000,6 +1003,7 @@ def test_sync_sweep_never_shows_the_key() -> None:
         min_log_records=MIN_LOG_RECORDS * ROUNDS,
         min_error_renderings=MIN_ERROR_RENDERINGS * ROUNDS,
     )
+    figure("T32", f"blocking sweep, 2 auth modes: {scan.summary()}; leaks 0")
 
 
 # -- configuration: profiles, plain http, rejected keys (no I/O) --------------------------------
@@ -1203,7 +1207,10 @@ def _options_with(key: str, scheme: AuthScheme) -> Callable[[], object]:
 
 @pytest.mark.parametrize("scheme", list(AuthScheme))
 def test_configuration_errors_never_show_the_key(
-    scheme: AuthScheme, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    scheme: AuthScheme,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    figure: Callable[[str, str], None],
 ) -> None:
     for variable in (ENV_URL, ENV_API_KEY, ENV_PROFILE, ENV_AUTH_SCHEME, ENV_TIMEOUT):
         monkeypatch.delenv(variable, raising=False)
@@ -1250,6 +1257,7 @@ def test_configuration_errors_never_show_the_key(
         assert len(platform.log) == len(STRIPPED_KEYS), "a stripped key was not sent"
     scan.logs_and_warnings(capture)
     scan.check(min_log_records=0, min_error_renderings=MIN_ERROR_RENDERINGS)
+    figure("T32", f"configuration errors, {scheme.value}: {scan.summary()}; leaks 0")
 
 
 # -- leaks the sweep found, fixed: kept as regressions --------------------------------------------

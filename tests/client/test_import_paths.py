@@ -93,3 +93,80 @@ def test_get_logger_namespaces_bare_names() -> None:
     assert get_logger("transport").name == "kneo_client.transport"
     assert get_logger("kneo_client.foo").name == "kneo_client.foo"
     assert get_logger().name == "kneo_client"
+
+
+def test_lazy_top_level_names_agree_with_the_type_checking_imports() -> None:
+    """``kneo_client`` loads names on first use; its map, imports and ``__all__`` must agree."""
+    import ast
+    from pathlib import Path
+
+    import kneo_client
+
+    source = Path(kneo_client.__file__).read_text(encoding="utf-8")
+    typed: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for statement in node.body:
+                if isinstance(statement, ast.ImportFrom) and statement.module != "typing":
+                    assert statement.module is not None
+                    typed.update((alias.name, statement.module) for alias in statement.names)
+    exports = kneo_client._EXPORTS
+    assert typed == exports
+    assert sorted(kneo_client.__all__) == sorted(exports)
+    for name, module in exports.items():
+        assert getattr(kneo_client, name) is getattr(importlib.import_module(module), name)
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        _ = kneo_client.not_a_name
+
+
+def test_importing_kneo_client_loads_no_driver_core_or_async_library() -> None:
+    """``import kneo_client`` stays cheap: the rest loads when a name is first used."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, kneo_client\n"
+        "heavy = ['kneo_proto', 'kneo_drivers', 'msgspec', 'anyio', 'trio', 'httpcore2', 'h11',"
+        " 'typing', 'asyncio', 'ssl']\n"
+        "print(','.join(name for name in heavy if name in sys.modules))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert loaded == ""
+
+
+def test_a_blocking_client_never_imports_trio_or_asyncio() -> None:
+    """(httpcore2 imports anyio, but anyio loads an event loop library only when one runs.)"""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from kneo_client import Profile, SyncKneoClient\n"
+        "client = SyncKneoClient(Profile(name='p', url='http://127.0.0.1:9', api_key='k_1234'))\n"
+        "client.close()\n"
+        "print(','.join(name for name in ('trio', 'asyncio') if name in sys.modules))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert loaded == ""
+
+
+def test_importing_the_client_classes_leaves_drivers_and_io_libraries_unloaded() -> None:
+    """Drivers, httpcore2, the event loop libraries, TLS and TOML load when first needed."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from kneo_client import KneoClient, Profile, SyncKneoClient\n"
+        "heavy = ['kneo_drivers', 'anyio', 'trio', 'asyncio', 'httpcore2', 'h11', 'ssl',"
+        " 'tomllib', 'logging', 'pathlib']\n"
+        "print(','.join(name for name in heavy if name in sys.modules))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert loaded == ""

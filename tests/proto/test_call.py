@@ -254,9 +254,60 @@ def test_call_rejects_invalid_caller_request_id(request_id: str) -> None:
 
 
 def test_call_reports_echoed_request_id() -> None:
-    trace = drive(operation("GET"), scripted(json_reply(200, {}, **{"X-Request-ID": "srv-1"})))
+    echo = json_reply(200, {}, **{"X-Request-ID": "srv-1"})
+    trace = drive(operation("GET"), scripted(echo), options=CallOptions(request_id="srv-1"))
 
     assert trace.finished.request_id == "srv-1"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH"])
+@pytest.mark.parametrize("status", [200, 404, 503])
+def test_call_refuses_a_response_echoing_another_request_id(method: str, status: int) -> None:
+    """Bytes echoing another call's ID answer another request (left on a reused connection
+    by a wrong Content-Length, plan T12): a protocol failure, retried only where safe."""
+    foreign = json_reply(status, {"run_id": "not-yours"}, **{"X-Request-ID": "someone-else"})
+    trace = drive(operation(method), scripted(foreign, json_reply(200, {})))
+
+    assert trace.call is not None
+    if method == "PATCH":
+        assert isinstance(trace.error, KneoProtocolError)
+        assert "another request's X-Request-ID" in str(trace.error)
+        assert trace.error.status is None
+        assert trace.error.attempts == 1
+    else:
+        assert trace.finished.result == {}
+        assert trace.finished.attempts == 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Length": "2", "Transfer-Encoding": "chunked"},
+        {"transfer-encoding": "chunked", "content-length": "2"},
+    ],
+)
+def test_call_refuses_a_response_with_content_length_and_transfer_encoding(
+    headers: dict[str, str],
+) -> None:
+    """RFC 9112 section 6.3: such a message "ought to be handled as an error"."""
+    trace = drive(operation("PATCH"), scripted(Reply(200, b"{}", headers)))
+
+    assert isinstance(trace.error, KneoProtocolError)
+    assert "both Content-Length and Transfer-Encoding" in str(trace.error)
+    assert drive(operation("GET"), scripted(Reply(200, b"{}", headers))).error.attempts == 3
+
+
+@pytest.mark.parametrize("body", [b'{"id":', b"<html>" + b"x" * 4096, b'{"run_id": 5}'])
+def test_call_decode_error_carries_a_bounded_body_and_the_request_id(body: bytes) -> None:
+    trace = drive(
+        endpoints.get_run("r1"), scripted(Reply(200, body)), options=CallOptions(request_id="r-7")
+    )
+
+    error = trace.error
+    assert isinstance(error, KneoDecodeError)
+    assert (error.status, error.request_id, error.attempts) == (200, "r-7", 1)
+    assert error.body is not None
+    assert len(repr(error.body)) <= 1024 + 16
 
 
 def test_call_marks_replayed_result() -> None:
@@ -1110,7 +1161,8 @@ def test_call_leaves_detail_out_of_message_when_empty() -> None:
 
 def test_call_fails_with_decode_error_on_mismatched_body() -> None:
     op = endpoints.get_run("r1")
-    trace = drive(op, scripted(json_reply(200, {"run_id": 1}, **{"X-Request-ID": "srv-2"})))
+    echo = json_reply(200, {"run_id": 1}, **{"X-Request-ID": "srv-2"})
+    trace = drive(op, scripted(echo), options=CallOptions(request_id="srv-2"))
 
     assert isinstance(trace.error, KneoDecodeError)
     assert trace.error.status == 200

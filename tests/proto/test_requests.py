@@ -15,8 +15,7 @@ from urllib.parse import unquote
 
 import msgspec
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from kneo_proto import (
     ENDPOINTS,
@@ -1063,3 +1062,17 @@ def test_raw_operation_refuses_what_could_leave_the_base_url(
 ) -> None:
     with pytest.raises(KneoUsageError, match=fragment):
         raw_operation(method, path, **kwargs)
+
+
+def test_uuid4_text_is_a_version_4_rfc_uuid_and_never_repeats() -> None:
+    import uuid
+
+    from kneo_proto._uuid4 import uuid4_text
+
+    seen = {uuid4_text() for _ in range(20_000)}
+    assert len(seen) == 20_000
+    for text in list(seen)[:2_000]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122

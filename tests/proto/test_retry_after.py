@@ -6,8 +6,7 @@ import math
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from kneo_proto import parse_retry_after
 
