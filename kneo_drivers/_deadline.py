@@ -15,8 +15,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from socket import SHUT_RDWR
 from typing import Any
 
@@ -32,14 +31,9 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._inner = httpcore.SyncBackend()
         self._local = threading.local()
 
-    @contextmanager
-    def deadline(self, at: float | None) -> Iterator[None]:
-        """Bound this thread's socket waits by ``at`` (``time.monotonic()``) inside the block."""
+    def set_deadline(self, at: float | None) -> None:
+        """Bound this thread's socket waits by ``at`` (``time.monotonic()``); None: unbound."""
         self._local.at = at
-        try:
-            yield
-        finally:
-            self._local.at = None
 
     def clamp(self, timeout: float | None, expired: type[Exception]) -> float | None:
         """``timeout`` shortened to what is left before this thread's deadline."""

@@ -110,34 +110,41 @@ class BlockingDriver:
         time.sleep(seconds)
 
     def _exchange(self, call: Call[R], send: Send) -> None:
-        give_up = None if send.remaining is None else time.monotonic() + send.remaining
-        with self._backend.deadline(give_up):
+        if send.remaining is None:
+            self._attempt(call, send, None)
+            return
+        give_up = time.monotonic() + send.remaining
+        self._backend.set_deadline(give_up)
+        try:
+            self._attempt(call, send, give_up)
+        finally:
+            self._backend.set_deadline(None)
+
+    def _attempt(self, call: Call[R], send: Send, give_up: float | None) -> None:
+        try:
+            response = self._pool.handle_request(to_httpcore_request(send))
+        except TRANSPORT_ERRORS as exc:
+            self._report_failure(call, send, exc)
+            return
+        connection = connection_of(response)
+        discard = False
+        try:
+            problem = unsupported_version(response)
             try:
-                response = self._pool.handle_request(to_httpcore_request(send))
+                body = FailureKind.PROTOCOL if problem else _read_capped(response, send, give_up)
             except TRANSPORT_ERRORS as exc:
                 self._report_failure(call, send, exc)
                 return
-            connection = connection_of(response)
-            discard = False
-            try:
-                problem = unsupported_version(response)
-                try:
-                    body = (
-                        FailureKind.PROTOCOL if problem else _read_capped(response, send, give_up)
-                    )
-                except TRANSPORT_ERRORS as exc:
-                    self._report_failure(call, send, exc)
-                    return
-                discard = deliver(call, send, response, body, problem)
-            finally:
-                with suppress(*TRANSPORT_ERRORS):
-                    response.close()
-            if discard or self._closed:
-                # After the release (which would mark it idle again): closed, the pool drops
-                # it. If close() ran during the attempt, the pool may no longer even hold it.
-                _close(connection)
-            if self._closed:
-                self._close_pool()  # and any other connection opened on the closed pool
+            discard = deliver(call, send, response, body, problem)
+        finally:
+            with suppress(*TRANSPORT_ERRORS):
+                response.close()
+        if discard or self._closed:
+            # After the release (which would mark it idle again): closed, the pool drops
+            # it. If close() ran during the attempt, the pool may no longer even hold it.
+            _close(connection)
+        if self._closed:
+            self._close_pool()  # and any other connection opened on the closed pool
 
     def _report_failure(self, call: Call[R], send: Send, exc: Exception) -> None:
         if self._closed:

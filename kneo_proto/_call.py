@@ -100,10 +100,18 @@ def _misframed(response: Response, request_id: str) -> str | None:
       receives (the reference's "Request IDs"), so the bytes answer another request, for
       example left behind on a reused connection by a wrong Content-Length (plan T12).
     """
-    names = {name.lower() for name, _ in response.headers}
-    if {"content-length", "transfer-encoding"} <= names:
+    length = chunked = False
+    echoed: str | None = None
+    for name, value in response.headers:  # one pass: this runs on every response
+        lowered = name.lower()
+        if lowered == "content-length":
+            length = True
+        elif lowered == "transfer-encoding":
+            chunked = True
+        elif lowered == "x-request-id" and echoed is None:
+            echoed = value
+    if length and chunked:
         return "the response has both Content-Length and Transfer-Encoding"
-    echoed = response.header(REQUEST_ID_HEADER)
     if echoed and echoed != request_id:
         return "the response echoes another request's X-Request-ID"
     return None
