@@ -119,54 +119,39 @@ def test_lazy_top_level_names_agree_with_the_type_checking_imports() -> None:
         _ = kneo_client.not_a_name
 
 
-def test_importing_kneo_client_loads_no_driver_core_or_async_library() -> None:
-    """``import kneo_client`` stays cheap: the rest loads when a name is first used."""
+def modules_loaded_after(statements: str, watched: list[str]) -> list[str]:
+    """Which of ``watched`` a fresh interpreter has imported after running ``statements``."""
     import subprocess
     import sys
 
     script = (
-        "import sys, kneo_client\n"
-        "heavy = ['kneo_proto', 'kneo_drivers', 'msgspec', 'anyio', 'trio', 'httpcore2', 'h11',"
-        " 'typing', 'asyncio', 'ssl']\n"
-        "print(','.join(name for name in heavy if name in sys.modules))\n"
+        f"import sys\n{statements}\n"
+        f"print(','.join(name for name in {watched!r} if name in sys.modules))\n"
     )
-    loaded = subprocess.run(
+    printed = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     ).stdout.strip()
-    assert loaded == ""
+    return printed.split(",") if printed else []
+
+
+def test_importing_kneo_client_loads_no_driver_core_or_async_library() -> None:
+    """``import kneo_client`` stays cheap: the rest loads when a name is first used."""
+    heavy = ["kneo_proto", "kneo_drivers", "msgspec", "anyio", "trio", "httpcore2", "h11"]
+    assert modules_loaded_after("import kneo_client", [*heavy, "typing", "asyncio", "ssl"]) == []
 
 
 def test_a_blocking_client_never_imports_trio_or_asyncio() -> None:
     """(httpcore2 imports anyio, but anyio loads an event loop library only when one runs.)"""
-    import subprocess
-    import sys
-
-    script = (
-        "import sys\n"
+    statements = (
         "from kneo_client import Profile, SyncKneoClient\n"
         "client = SyncKneoClient(Profile(name='p', url='http://127.0.0.1:9', api_key='k_1234'))\n"
-        "client.close()\n"
-        "print(','.join(name for name in ('trio', 'asyncio') if name in sys.modules))\n"
+        "client.close()"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
-    assert loaded == ""
+    assert modules_loaded_after(statements, ["trio", "asyncio"]) == []
 
 
 def test_importing_the_client_classes_leaves_drivers_and_io_libraries_unloaded() -> None:
     """Drivers, httpcore2, the event loop libraries, TLS and TOML load when first needed."""
-    import subprocess
-    import sys
-
-    script = (
-        "import sys\n"
-        "from kneo_client import KneoClient, Profile, SyncKneoClient\n"
-        "heavy = ['kneo_drivers', 'anyio', 'trio', 'asyncio', 'httpcore2', 'h11', 'ssl',"
-        " 'tomllib', 'logging', 'pathlib']\n"
-        "print(','.join(name for name in heavy if name in sys.modules))\n"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
-    assert loaded == ""
+    heavy = ["kneo_drivers", "anyio", "trio", "asyncio", "httpcore2", "h11", "ssl"]
+    statements = "from kneo_client import KneoClient, Profile, SyncKneoClient"
+    assert modules_loaded_after(statements, [*heavy, "tomllib", "logging", "pathlib"]) == []
