@@ -161,9 +161,7 @@ def audit_page_body(events: int = PAGE_EVENTS) -> bytes:
 
 
 def response_headers(body: bytes, request_id: str) -> list[tuple[bytes, bytes]]:
-    """Headers as httpcore hands them to a driver, echoing the call's request ID (a call
-    treats an answer echoing another request's ID as misframed, and retries).
-    """
+    """Headers as httpcore hands them to a driver, echoing the call's request ID."""
     return [
         (b"Date", b"Mon, 04 May 2026 09:30:41 GMT"),
         (b"Content-Type", b"application/json"),

@@ -124,8 +124,9 @@ class _Tally:
         self.count = count
         if last is not None:
             self.last_id = last.event_id
-        end = page.offset + page.count
-        return None if page.count == 0 or end >= page.total else end
+        offset, count, total = page.offset or 0, page.count or 0, page.total or 0
+        end = offset + count
+        return None if count == 0 or end >= total else end
 
 
 def _expect(events: int) -> Callable[[object], bool]:

@@ -6,6 +6,7 @@ namespace tables, so every endpoint is served to async and blocking users alike.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -20,7 +21,16 @@ from kneo_proto import CallOptions, Profile, RetryPolicy, TokenBucket
 __all__ = ["KneoClient", "SyncKneoClient"]
 
 _PROFILE_KEYS = frozenset(
-    {"config_file", "url", "api_key", "auth_scheme", "timeout", "allow_insecure_http", "ca_bundle"}
+    {
+        "config_file",
+        "url",
+        "api_key",
+        "auth_scheme",
+        "timeout",
+        "allow_insecure_http",
+        "ca_bundle",
+        "strict_responses",
+    }
 )
 
 
@@ -28,6 +38,12 @@ def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     profile = {k: v for k, v in overrides.items() if k in _PROFILE_KEYS}
     client = {k: v for k, v in overrides.items() if k not in _PROFILE_KEYS}
     return profile, client
+
+
+def _with_strictness(profile: Profile, strict_responses: bool | None) -> Profile:
+    if strict_responses is None or strict_responses == profile.strict_responses:
+        return profile
+    return dataclasses.replace(profile, strict_responses=strict_responses)
 
 
 def _options(
@@ -52,6 +68,8 @@ class KneoClient:
     Args:
         profile: Resolved profile carrying URL, API key, scheme and timeout.
         retry_policy: Override the default retry policy (3 attempts, exponential backoff).
+        strict_responses: Validate every response against ``spec/`` in full (True) or
+            tolerantly (False, ADR 0011); None keeps the profile's setting.
         **transport_options: Passed to ``Transport`` (``retry_budget``,
             ``max_connections``, ``ssl_context``, ``http_client``, ``driver``).
 
@@ -68,9 +86,10 @@ class KneoClient:
         profile: Profile,
         *,
         retry_policy: RetryPolicy | None = None,
+        strict_responses: bool | None = None,
         **transport_options: Any,
     ) -> None:
-        self.profile = profile
+        self.profile = profile = _with_strictness(profile, strict_responses)
         self._transport = Transport(profile, retry_policy=retry_policy, **transport_options)
         self._mount(self._transport._session)
 
@@ -85,8 +104,8 @@ class KneoClient:
         Args:
             name: Profile name; falls back to ``$KNEO_PROFILE``, then ``"default"``.
             **overrides: ``config_file``, ``url``, ``api_key``, ``auth_scheme``,
-                ``timeout``, ``allow_insecure_http`` and ``ca_bundle`` go to
-                ``load_profile``; anything else to the constructor.
+                ``timeout``, ``allow_insecure_http``, ``ca_bundle`` and ``strict_responses``
+                go to ``load_profile``; anything else to the constructor.
         """
         profile_overrides, client_options = _split_overrides(overrides)
         return cls(load_profile(name, **profile_overrides), **client_options)
@@ -149,6 +168,8 @@ class SyncKneoClient:
     Args:
         profile: Resolved profile carrying URL, API key, scheme and timeout.
         retry_policy: Override the default retry policy.
+        strict_responses: Validate every response against ``spec/`` in full (True) or
+            tolerantly (False, ADR 0011); None keeps the profile's setting.
         **transport_options: Passed to ``SyncTransport``.
     """
 
@@ -157,9 +178,10 @@ class SyncKneoClient:
         profile: Profile,
         *,
         retry_policy: RetryPolicy | None = None,
+        strict_responses: bool | None = None,
         **transport_options: Any,
     ) -> None:
-        self.profile = profile
+        self.profile = profile = _with_strictness(profile, strict_responses)
         self._transport = SyncTransport(profile, retry_policy=retry_policy, **transport_options)
         self._mount(self._transport._session)
 

@@ -76,15 +76,15 @@ def check_spec(client: SyncKneoClient) -> str | None:
     """Validate the demo spec (and a broken copy), compile it; return its spec ID."""
     step(2, "Validate the spec (four steps, one of them a human review)")
     validated = client.agent.specs.validate({"spec": DEMO_SPEC})
-    say(f"valid={validated.valid}, {len(validated.diagnostics)} diagnostics")
+    say(f"valid={validated.valid}, {len(validated.diagnostics or [])} diagnostics")
     broken = client.agent.specs.validate({"spec": BROKEN_SPEC})
     say(f"a copy with 'kind: teleport' is valid={broken.valid}:")
-    for d in broken.diagnostics:
+    for d in broken.diagnostics or []:
         say(f"  line {d.line}, column {d.column}: {d.message} [{d.code}]")
     step(3, "Compile it")
     compiled = client.agent.specs.compile({"spec": DEMO_SPEC})
     if not compiled.ok:
-        for d in compiled.diagnostics:
+        for d in compiled.diagnostics or []:
             say(f"line {d.line}, column {d.column}: {d.message}")
         return None
     # A platform that does not say under which ID it registered the spec: use its name.

@@ -69,9 +69,11 @@ class Finished(msgspec.Struct, Generic[R], frozen=True):
     Attributes:
         result: The decoded result.
         response: The final response.
-        request_id: The ``X-Request-ID`` of the call (as echoed, else as sent).
+        request_id: The ``X-Request-ID`` the platform returned, else the one sent (a gateway
+            may have replaced it).
         idempotency_key: The ``Idempotency-Key`` sent, if any.
         attempts: How many attempts it took.
+        sent_request_id: The ``X-Request-ID`` kneo-client sent.
     """
 
     result: R
@@ -79,6 +81,7 @@ class Finished(msgspec.Struct, Generic[R], frozen=True):
     request_id: str
     idempotency_key: str | None
     attempts: int
+    sent_request_id: str = ""
 
     @property
     def replayed(self) -> bool:

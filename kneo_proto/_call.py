@@ -41,7 +41,13 @@ from kneo_proto._errors import (
     from_response,
     parse_error_body,
 )
-from kneo_proto._http import HeaderPairs, Request, Response, normalize_headers
+from kneo_proto._http import (
+    HeaderPairs,
+    Request,
+    Response,
+    normalize_headers,
+    returned_request_id,
+)
 from kneo_proto._idempotency import IDEMPOTENCY_KEY_HEADER
 from kneo_proto._operation import Operation
 from kneo_proto._request_ids import (
@@ -91,29 +97,25 @@ _SDK_OWNED_HEADERS = frozenset(
 _CALLER_CANNOT_SET = _SDK_OWNED_HEADERS | {"accept", "accept-encoding", "user-agent"}
 
 
-def _misframed(response: Response, request_id: str) -> str | None:
-    """Why ``response`` cannot be this call's answer, or None when nothing says so.
+def _misframed(response: Response) -> str | None:
+    """Why ``response`` cannot be trusted as this call's answer, or None when nothing says so.
 
-    - Content-Length next to Transfer-Encoding: RFC 9112 section 6.3 says such a message
-      "ought to be handled as an error" (a sign of response splitting or smuggling).
-    - An echoed ``X-Request-ID`` other than the one sent: the platform echoes the ID it
-      receives (the reference's "Request IDs"), so the bytes answer another request, for
-      example left behind on a reused connection by a wrong Content-Length (plan T12).
+    Content-Length next to Transfer-Encoding: RFC 9112 section 6.3 says such a message
+    "ought to be handled as an error" (a sign of response splitting or smuggling).
+
+    A returned ``X-Request-ID`` other than the one sent is not a sign: gateways, ingress
+    controllers and load balancers replace or set it (plan T12, revised). Bytes left behind
+    on a reused connection are caught by framing and the driver's unread-bytes check.
     """
     length = chunked = False
-    echoed: str | None = None
-    for name, value in response.headers:  # one pass: this runs on every response
+    for name, _ in response.headers:  # one pass: this runs on every response
         lowered = name.lower()
         if lowered == "content-length":
             length = True
         elif lowered == "transfer-encoding":
             chunked = True
-        elif lowered == "x-request-id" and echoed is None:
-            echoed = value
     if length and chunked:
         return "the response has both Content-Length and Transfer-Encoding"
-    if echoed and echoed != request_id:
-        return "the response echoes another request's X-Request-ID"
     return None
 
 
@@ -183,7 +185,7 @@ class Call(Generic[R]):
         self._outcome: Finished[R] | Failed | None = None
         self.connection_reusable = True
         """False once a response showed its connection cannot be trusted with another request
-        (misframed, or another request's answer): the driver closes that connection."""
+        (misframed): the driver closes that connection."""
 
     def __repr__(self) -> str:
         return (
@@ -210,7 +212,7 @@ class Call(Generic[R]):
         """Report the complete response to the last ``Send``."""
         self._check("receive_response")
         response = Response(status, normalize_headers(headers), body)
-        misframed = _misframed(response, self.request_id)
+        misframed = _misframed(response)
         if misframed is not None:
             self.connection_reusable = False
             self.receive_failure(FailureKind.PROTOCOL, misframed)
@@ -281,6 +283,7 @@ class Call(Generic[R]):
         return KneoClientClosedError(
             "the client was closed while the call ran",
             request_id=self.request_id,
+            sent_request_id=self.request_id,
             idempotency_key=self.idempotency_key,
             attempts=self.attempts,
             elapsed=self.elapsed,
@@ -400,14 +403,10 @@ class Call(Generic[R]):
     def _finish_success(self, response: Response) -> None:
         try:
             result = self.operation.decode(response.body)
+            if self._config.strict_responses and self.operation.check_strict is not None:
+                self.operation.check_strict(response.body)
         except KneoDecodeError as exc:
-            exc.status = response.status
-            exc.body = parse_error_body(response.body)
-            exc.request_id = response.header("x-request-id") or self.request_id
-            exc.idempotency_key = self.idempotency_key
-            exc.method, exc.path = self.operation.method, self.operation.path
-            exc.attempts = self.attempts
-            self._fail(exc)
+            self._fail(self._undecodable(exc, response))
             return
         if self.attempts == 1:
             self._deposit(self._budget.budget.success_refund if self._budget else 0)
@@ -418,16 +417,36 @@ class Call(Generic[R]):
         self._outcome = Finished(
             result=result,
             response=response,
-            request_id=response.header("x-request-id") or self.request_id,
+            request_id=returned_request_id(response, self.request_id) or self.request_id,
+            sent_request_id=self.request_id,
             idempotency_key=self.idempotency_key,
             attempts=self.attempts,
         )
+
+    def _undecodable(self, error: KneoDecodeError, response: Response) -> KneoDecodeError:
+        """``error`` completed with the response and, after a keyed request, how to recover."""
+        error.status = response.status
+        error.body = parse_error_body(response.body)
+        error.raw_body = response.body
+        error.request_id = returned_request_id(response, self.request_id)
+        error.idempotency_key = self.idempotency_key
+        error.method, error.path = self.operation.method, self.operation.path
+        if self.idempotency_key is not None:
+            # The platform did act on a 2xx: a retry under a fresh key would act twice.
+            error.message += (
+                f" - the {self.operation.method} succeeded on the platform ({response.status}); "
+                f"repeat it with idempotency_key={self.idempotency_key!r} to receive the "
+                "stored response instead of acting twice"
+            )
+        error.message += f" (request_id={error.request_id})"
+        return error
 
     def _deposit(self, amount: int) -> None:
         if self._budget is not None and amount:
             self._budget.deposit(amount)
 
     def _fail(self, error: KneoError) -> None:
+        error.sent_request_id = self.request_id
         error.attempts = self.attempts
         error.elapsed = self.elapsed
         self._held_tokens = self._unsent_tokens = 0

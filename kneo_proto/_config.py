@@ -157,6 +157,8 @@ class ClientConfig:
         max_response_bytes: Largest response body accepted.
         allow_insecure_http: Allow sending the key over plain http to a non-loopback host.
         user_agent: The ``User-Agent`` header.
+        strict_responses: Validate every 2xx body against ``spec/`` in full (every field the
+            spec requires present, no ``null``), instead of the tolerant default (ADR 0011).
     """
 
     base_url: str
@@ -167,6 +169,7 @@ class ClientConfig:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     allow_insecure_http: bool = False
     user_agent: str = USER_AGENT
+    strict_responses: bool = False
     auth: ApiKeyAuth | None = field(init=False, repr=False, compare=False)
     origin: str = field(init=False, repr=False, compare=False)
     sends_key_in_clear: bool = field(init=False, repr=False, compare=False)

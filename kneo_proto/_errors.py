@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from kneo_proto._http import Response
+from kneo_proto._http import Response, returned_request_id
 from kneo_proto._redact import REDACTED
 
 __all__ = [
@@ -69,7 +69,9 @@ class KneoError(Exception):
     Attributes:
         status: The HTTP status, or None when no response was received.
         body: The response body: parsed JSON when it parses, else text (first 1 KiB), or None.
-        request_id: The ``X-Request-ID`` the platform echoed, else the one kneo-client sent.
+        request_id: The ``X-Request-ID`` the platform returned, when present, else the one
+            kneo-client sent (a gateway in between may have replaced or set it).
+        sent_request_id: The ``X-Request-ID`` kneo-client sent, when a request was built.
         idempotency_key: The ``Idempotency-Key`` sent with the failing request, when set.
         code: The platform's machine-readable error code (``error.code``), when present.
         attempts: How many attempts the call made before it failed (0 when none was sent).
@@ -95,12 +97,14 @@ class KneoError(Exception):
         method: str | None = None,
         path: str | None = None,
         retry_budget_exhausted: bool = False,
+        sent_request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.body = body
         self.request_id = request_id
+        self.sent_request_id = sent_request_id
         self.idempotency_key = idempotency_key
         self.code = code
         self.attempts = attempts
@@ -114,9 +118,12 @@ class KneoError(Exception):
         return self.message
 
     def __repr__(self) -> str:
+        sent = ""
+        if self.sent_request_id is not None and self.sent_request_id != self.request_id:
+            sent = f", sent_request_id={self.sent_request_id!r}"
         return (
             f"{type(self).__name__}({self.message!r}, status={self.status!r}, "
-            f"code={self.code!r}, request_id={self.request_id!r}, "
+            f"code={self.code!r}, request_id={self.request_id!r}{sent}, "
             f"idempotency_key={self.idempotency_key!r}, attempts={self.attempts})"
         )
 
@@ -204,7 +211,18 @@ class KneoUnexpectedRedirectError(KneoError):
 
 
 class KneoDecodeError(KneoError):
-    """A 2xx body did not match its model; a newer or broken server. Not retried."""
+    """A 2xx body could not be decoded into its model (not JSON, or an essential field
+    missing); with ``strict_responses``, also a body that does not match ``spec/``. Not
+    retried: the platform did act. After a POST, repeat the call with the same
+    ``idempotency_key`` to receive the platform's stored response; a fresh key acts twice.
+
+    Attributes:
+        raw_body: The response body exactly as received, or None when none was.
+    """
+
+    def __init__(self, message: str = "", *, raw_body: bytes | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.raw_body = raw_body
 
 
 class KneoResponseTooLargeError(KneoError):
@@ -368,7 +386,8 @@ def from_response(
     Args:
         response: The response received.
         idempotency_key: The key sent with the request, if any.
-        request_id: The request ID sent; the echoed ``X-Request-ID`` takes precedence.
+        request_id: The request ID sent; the ``X-Request-ID`` the platform returned takes
+            precedence (``sent_request_id`` keeps the one sent).
         method: The request's method, for the message.
         path: The request's path, for the message.
         attempts: How many attempts the call made.
@@ -382,7 +401,7 @@ def from_response(
     body = parse_error_body(response.body)
     code = error_code_of(body)
     cls = error_class_for(response.status, code, keyed=idempotency_key is not None)
-    echoed = response.header("x-request-id") or request_id
+    returned = returned_request_id(response, request_id)
     where = f"{method} {path} " if method and path else ""
     said = _server_message(body, secret)
     message = f"{where}-> {response.status} {_reason(response.status)}"
@@ -391,7 +410,10 @@ def from_response(
         message += f" [{_clipped(code, secret)}]"
     if said:
         message += f": {said}"
-    message += f" (request_id={echoed})"
+    if request_id and returned != request_id:
+        message += f" (request_id={returned}, sent as {request_id})"
+    else:
+        message += f" (request_id={returned})"
     extra: dict[str, Any] = {}
     if cls is KneoUnexpectedRedirectError:
         extra["location"] = response.header("location")
@@ -399,7 +421,8 @@ def from_response(
         message,
         status=response.status,
         body=body,
-        request_id=echoed,
+        request_id=returned,
+        sent_request_id=request_id,
         idempotency_key=idempotency_key,
         code=code,
         attempts=attempts,

@@ -12,9 +12,19 @@ from dataclasses import dataclass
 
 from kneo_proto._redact import REDACTED, is_sensitive_header
 
-__all__ = ["HeaderPairs", "Request", "Response", "header_value", "normalize_headers"]
+__all__ = [
+    "MAX_RETURNED_REQUEST_ID",
+    "HeaderPairs",
+    "Request",
+    "Response",
+    "header_value",
+    "normalize_headers",
+    "returned_request_id",
+]
 
 HeaderPairs = tuple[tuple[str, str], ...]
+
+MAX_RETURNED_REQUEST_ID = 256
 
 
 def normalize_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> HeaderPairs:
@@ -102,3 +112,20 @@ class Response:
     def __repr__(self) -> str:
         shown = _redacted_pairs(self.headers)
         return f"Response(status={self.status}, headers={shown!r}, body=<{len(self.body)} bytes>)"
+
+
+def returned_request_id(response: Response, sent: str | None) -> str | None:
+    """The ``X-Request-ID`` ``response`` carries when it can serve as one, else ``sent``.
+
+    Gateways and load balancers set IDs in formats of their own, and any is taken. A value
+    that is empty, over ``MAX_RETURNED_REQUEST_ID`` characters, or holds anything but
+    printable ASCII is no ID: it would flood or forge the messages and logs that show it, so
+    the ID sent stays.
+    """
+    value = response.header("x-request-id")
+    if value is None:
+        return sent
+    value = value.strip()
+    if value and len(value) <= MAX_RETURNED_REQUEST_ID and value.isascii() and value.isprintable():
+        return value
+    return sent

@@ -3,6 +3,8 @@
 Invariants: a walk asks for pages of at most ``MAX_PAGE_SIZE`` items, advances by the number
 of items each page really held, and stops when the server says nothing is left. It never
 loops: an empty page while the server still promises more raises ``KneoPaginationError``.
+A page that leaves out its paging fields (ADR 0011) is read with the limit and offset that
+were asked for, and without a ``total`` the walk goes on while pages come back full.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class PaginatedResult(Generic[T]):
 
     Attributes:
         items: Items on this page.
-        total: Total items across all pages, as reported by the server.
+        total: Total items across all pages, as reported by the server (when the server
+            leaves it out, ``offset + count``, plus one when the page was full).
         limit: Page size requested.
         offset: Offset of the first item on this page.
         sort_by: Sort field, if reported by the server.
@@ -51,16 +54,45 @@ class PaginatedResult(Generic[T]):
         return self.offset + self.count < self.total
 
 
-def page_of(response: Any, items_field: str) -> PaginatedResult[Any]:
-    """Return a list response model (``RunListResponse``, ...) as a ``PaginatedResult``."""
+def page_of(
+    response: Any, items_field: str, *, limit: int | None = None, offset: int | None = None
+) -> PaginatedResult[Any]:
+    """Return a list response model (``RunListResponse``, ...) as a ``PaginatedResult``.
+
+    Args:
+        response: The decoded list response.
+        items_field: The response field holding the items.
+        limit: The page size asked for; used when the response leaves ``limit`` out.
+        offset: The offset asked for; used when the response leaves ``offset`` out.
+
+    A response without ``total`` gets ``offset + count``, plus one when the page came back
+    full: a walk then asks for one more page, and stops at the first one that is not full.
+    """
+    items = list(getattr(response, items_field))
+    page_limit = _number(getattr(response, "limit", None)) or limit or len(items)
+    page_offset = _number(getattr(response, "offset", None))
+    if page_offset is None:
+        page_offset = offset or 0
+    total = _number(getattr(response, "total", None))
+    if total is None:
+        total = page_offset + len(items) + (1 if items and len(items) >= page_limit else 0)
     return PaginatedResult(
-        items=list(getattr(response, items_field)),
-        total=response.total,
-        limit=response.limit,
-        offset=response.offset,
-        sort_by=getattr(response, "sort_by", None),
-        sort_order=getattr(response, "sort_order", None),
+        items=items,
+        total=total,
+        limit=page_limit,
+        offset=page_offset,
+        sort_by=_text(getattr(response, "sort_by", None)),
+        sort_order=_text(getattr(response, "sort_order", None)),
     )
+
+
+def _number(value: object) -> int | None:
+    """``value`` when the platform sent a count, else None (left out, null or not a count)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class PageWalk:

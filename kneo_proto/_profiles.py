@@ -32,6 +32,7 @@ __all__ = [
     "ENV_AUTH_SCHEME",
     "ENV_CA_BUNDLE",
     "ENV_PROFILE",
+    "ENV_STRICT_RESPONSES",
     "ENV_TIMEOUT",
     "ENV_URL",
     "Profile",
@@ -45,15 +46,27 @@ ENV_API_KEY = "KNEO_API_KEY"
 ENV_AUTH_SCHEME = "KNEO_AUTH_SCHEME"
 ENV_TIMEOUT = "KNEO_TIMEOUT"
 ENV_CA_BUNDLE = "KNEO_CA_BUNDLE"
+ENV_STRICT_RESPONSES = "KNEO_STRICT_RESPONSES"
 
 _DECIMAL = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)", re.I)
-_FIELDS = ("url", "api_key", "auth_scheme", "timeout", "allow_insecure_http", "ca_bundle")
+_FIELDS = (
+    "url",
+    "api_key",
+    "auth_scheme",
+    "timeout",
+    "allow_insecure_http",
+    "ca_bundle",
+    "strict_responses",
+)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 _ENV_FIELDS = {
     "url": ENV_URL,
     "api_key": ENV_API_KEY,
     "auth_scheme": ENV_AUTH_SCHEME,
     "timeout": ENV_TIMEOUT,
     "ca_bundle": ENV_CA_BUNDLE,
+    "strict_responses": ENV_STRICT_RESPONSES,
 }
 
 
@@ -72,6 +85,8 @@ class Profile:
             TLS-terminating proxy on a private network).
         ca_bundle: Path to a PEM file of CA certificates to trust for https instead of the
             system's trust store (a private CA), or None for the system's.
+        strict_responses: Validate every response against ``spec/`` in full instead of the
+            tolerant default (ADR 0011): for CI and tests against a conforming platform.
 
     Raises:
         ProfileError: if a field is not usable; the message never contains the key.
@@ -84,6 +99,7 @@ class Profile:
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     allow_insecure_http: bool = False
     ca_bundle: str | None = None
+    strict_responses: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -95,9 +111,14 @@ class Profile:
         object.__setattr__(self, "auth_scheme", _auth_scheme(self.name, self.auth_scheme))
         object.__setattr__(self, "timeout", _timeout(self.name, self.timeout))
         _check_ca_bundle(self.name, self.ca_bundle)
+        object.__setattr__(
+            self, "strict_responses", _flag(self.name, "strict_responses", self.strict_responses)
+        )
 
     def __repr__(self) -> str:
         shown = "" if self.ca_bundle is None else f", ca_bundle={self.ca_bundle!r}"
+        if self.strict_responses:
+            shown += ", strict_responses=True"
         return (
             f"Profile(name={self.name!r}, url={self.url!r}, api_key=<redacted>, "
             f"auth_scheme={self.auth_scheme.value!r}, timeout={self.timeout!r}{shown})"
@@ -127,6 +148,7 @@ class Profile:
             retry_policy=retry_policy or RetryPolicy(),
             allow_insecure_http=self.allow_insecure_http,
             max_response_bytes=max_response_bytes,
+            strict_responses=self.strict_responses,
         )
 
 
@@ -161,6 +183,19 @@ def _check_ca_bundle(profile: str, value: object) -> None:
         raise ProfileError(f"profile {profile!r}: ca_bundle must be the path of a PEM file")
     if not value.isprintable():
         raise ProfileError(f"profile {profile!r}: ca_bundle contains a control character")
+
+
+def _flag(profile: str, field: str, value: object) -> bool:
+    """A yes/no setting from a keyword or TOML (a bool) or the environment (its text)."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ProfileError(
+        f"profile {profile!r}: {field} must be true or false (the environment also takes "
+        f"1/0, yes/no, on/off), not {value!r}"
+    )
 
 
 def _as_float(value: object) -> float | None:
@@ -208,13 +243,14 @@ def resolve_profile(
     timeout: float | None = None,
     allow_insecure_http: bool | None = None,
     ca_bundle: str | None = None,
+    strict_responses: bool | None = None,
 ) -> Profile:
     """Resolve a ``Profile`` from TOML text, environment variables and keyword overrides.
 
     Later sources override earlier ones: the TOML section, then ``KNEO_URL``,
-    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, ``KNEO_CA_BUNDLE``, then the
-    keywords. The name falls back to ``KNEO_PROFILE``, then ``"default"``. Empty variables
-    count as unset.
+    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, ``KNEO_CA_BUNDLE``,
+    ``KNEO_STRICT_RESPONSES``, then the keywords. The name falls back to ``KNEO_PROFILE``,
+    then ``"default"``. Empty variables count as unset.
 
     Args:
         name: Profile (TOML section) name.
@@ -227,6 +263,7 @@ def resolve_profile(
         timeout: Overrides the timeout.
         allow_insecure_http: Overrides the plain-http opt-in.
         ca_bundle: Overrides the path of the PEM file of CA certificates to trust.
+        strict_responses: Overrides full validation of responses against ``spec/``.
 
     Raises:
         ProfileError: if the URL or key cannot be resolved from any source, the TOML is
@@ -244,6 +281,7 @@ def resolve_profile(
         "timeout": timeout,
         "allow_insecure_http": allow_insecure_http,
         "ca_bundle": ca_bundle,
+        "strict_responses": strict_responses,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     for required, var in (("url", ENV_URL), ("api_key", ENV_API_KEY)):
@@ -265,4 +303,5 @@ def resolve_profile(
         timeout=values.get("timeout", DEFAULT_TIMEOUT_SECONDS),
         allow_insecure_http=insecure,
         ca_bundle=values.get("ca_bundle"),
+        strict_responses=values.get("strict_responses", False),
     )

@@ -1,4 +1,4 @@
-"""Request IDs: one ``X-Request-ID`` per logical call, echoed by the platform.
+"""Request IDs: one ``X-Request-ID`` per logical call; the platform (or a gateway) returns one.
 
 Invariant: every attempt of a call carries the same request ID, and ``X-Kneo-Attempt``
 counts the attempts from 1, so the platform's logs tie retries together.

@@ -17,6 +17,7 @@ from kneo_proto import (
     ENV_AUTH_SCHEME,
     ENV_CA_BUNDLE,
     ENV_PROFILE,
+    ENV_STRICT_RESPONSES,
     ENV_TIMEOUT,
     ENV_URL,
     AuthScheme,
@@ -34,6 +35,7 @@ __all__ = [
     "ENV_API_KEY",
     "ENV_AUTH_SCHEME",
     "ENV_CA_BUNDLE",
+    "ENV_STRICT_RESPONSES",
     "ENV_PROFILE",
     "ENV_TIMEOUT",
     "ENV_URL",
@@ -77,17 +79,20 @@ def load_profile(
     timeout: float | None = None,
     allow_insecure_http: bool | None = None,
     ca_bundle: str | None = None,
+    strict_responses: bool | None = None,
 ) -> Profile:
     """Resolve a ``Profile`` from the TOML config, ``KNEO_*`` variables and keywords.
 
     Resolution order (later overrides earlier): the TOML at ``config_file`` (default
     ``default_config_path()``; a missing file is skipped), then ``KNEO_URL``,
-    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, ``KNEO_CA_BUNDLE``, then the
-    keyword arguments. ``ca_bundle`` is the path of a PEM file of CA certificates that https
-    connections trust instead of the system's (a private CA); it is read when a client is
-    built.
+    ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, ``KNEO_CA_BUNDLE``,
+    ``KNEO_STRICT_RESPONSES``, then the keyword arguments. ``ca_bundle`` is the path of a
+    PEM file of CA certificates that https connections trust instead of the system's (a
+    private CA); it is read when a client is built.
     ``KNEO_PROFILE`` selects the TOML section when ``name`` is None. ``allow_insecure_http``
     (the plain-http opt-in) comes from the TOML or the keyword only, never the environment.
+    ``strict_responses`` (TOML, ``KNEO_STRICT_RESPONSES=1`` or the keyword) validates every
+    response against ``spec/`` in full instead of the tolerant default.
 
     Raises:
         ProfileError: if url or api_key cannot be resolved, or the config is malformed.
@@ -106,4 +111,5 @@ def load_profile(
         timeout=timeout,
         allow_insecure_http=allow_insecure_http,
         ca_bundle=ca_bundle,
+        strict_responses=strict_responses,
     )

@@ -44,7 +44,7 @@ __all__ = ["compile_spec", "explain_spec", "run_spec", "spec_policy_report", "va
 DEFAULT_REPORT_ENVIRONMENT = "dev"  # spec: SpecPolicyReportRequest.environment default
 
 
-def _text(value: str | msgspec.UnsetType) -> str | None:
+def _text(value: str | msgspec.UnsetType | None) -> str | None:
     return None if isinstance(value, msgspec.UnsetType) else value
 
 

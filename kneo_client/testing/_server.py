@@ -380,10 +380,23 @@ class RunningEmulator:
     emulator: Emulator
     server: EmulatorServer = field(repr=False)
 
-    def profile(self, *, read_only: bool = False, timeout: float = 10.0) -> Profile:
-        """Return a client profile for this server, with the full or the read-only key."""
+    def profile(
+        self, *, read_only: bool = False, timeout: float = 10.0, strict_responses: bool = True
+    ) -> Profile:
+        """Return a client profile for this server, with the full or the read-only key.
+
+        The emulator answers exactly as ``spec/`` says, so its clients validate every
+        response in full by default (``strict_responses``): a test then also catches a
+        response the tolerant default would let through.
+        """
         key = self.read_only_key if read_only else self.api_key
-        return Profile(name="emulator", url=self.url, api_key=key, timeout=timeout)
+        return Profile(
+            name="emulator",
+            url=self.url,
+            api_key=key,
+            timeout=timeout,
+            strict_responses=strict_responses,
+        )
 
 
 @contextlib.asynccontextmanager

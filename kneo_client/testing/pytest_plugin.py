@@ -95,6 +95,11 @@ def kneo_memory_emulator() -> Iterator[MemoryEmulator]:
     from kneo_client.testing import Emulator, memory_driver
 
     emulator = Emulator()
-    profile = Profile(name="emulator", url="https://emulator.test", api_key=emulator.api_key)
+    profile = Profile(
+        name="emulator",
+        url="https://emulator.test",
+        api_key=emulator.api_key,
+        strict_responses=True,  # the emulator answers exactly as spec/ says
+    )
     with SyncKneoClient(profile, driver=memory_driver(emulator)) as client:
         yield MemoryEmulator(emulator, client)

@@ -1,18 +1,36 @@
-"""The one base class every wire model inherits.
+"""The one base class every wire model inherits, and the markers of a tolerant response.
 
 Invariants: models are immutable, keyword-only, named as on the wire, and tolerant of fields
 the platform adds later (unknown fields are ignored on decode). Fields the server may omit
 default to ``UNSET`` and are left out when a model is encoded as a request body.
+
+Response models follow ADR 0011 (liberal in what we accept): only a model's essential fields
+(its IDs, its ``status``, the items of a list, the verdict of a check) are required. Every
+other field reads as ``UNSET`` when the platform leaves it out and as ``None`` when it sends
+``null``. ``Expected[T]`` marks a field ``spec/`` requires: ``strict_responses`` insists on
+it (``kneo_proto.models.strict_response_type``); a plain ``T | UnsetType | None`` field is
+optional in the spec too.
 """
 
 from __future__ import annotations
 
+from typing import Annotated, TypeAlias, TypeVar
+
 import msgspec
 
-__all__ = ["UNSET", "KneoModel", "UnsetType"]
+__all__ = ["EXPECTED", "UNSET", "Expected", "KneoModel", "UnsetType"]
 
 UNSET = msgspec.UNSET
 UnsetType = msgspec.UnsetType
+
+T = TypeVar("T")
+
+EXPECTED = msgspec.Meta(extra={"x-kneo": "expected"})
+"""The marker of a field ``spec/`` requires but a tolerant decode does without."""
+
+Expected: TypeAlias = Annotated[T | UnsetType | None, EXPECTED]
+"""A response field ``spec/`` requires: ``UNSET`` when the platform omits it, ``None`` when
+it sends ``null`` (ADR 0011); ``strict_responses=True`` refuses both."""
 
 
 class KneoModel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):

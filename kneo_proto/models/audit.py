@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from kneo_proto.models._base import UNSET, KneoModel, UnsetType
+from kneo_proto.models._base import UNSET, Expected, KneoModel, UnsetType
 from kneo_proto.models.common import ListPage
 
 __all__ = [
@@ -50,11 +50,11 @@ class AuditEvent(KneoModel, frozen=True, kw_only=True):
 
     event_id: str
     event_type: str
-    timestamp: datetime.datetime
-    principal: str
-    run_id: str | UnsetType = UNSET
-    request_id: str | UnsetType = UNSET
-    details: dict[str, Any] | UnsetType = UNSET
+    timestamp: Expected[datetime.datetime] = UNSET
+    principal: Expected[str] = UNSET
+    run_id: str | UnsetType | None = UNSET
+    request_id: str | UnsetType | None = UNSET
+    details: dict[str, Any] | UnsetType | None = UNSET
 
 
 class AuditEventListResponse(ListPage, frozen=True, kw_only=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kneo_proto.models._base import UNSET, KneoModel, UnsetType
+from kneo_proto.models._base import UNSET, Expected, KneoModel, UnsetType
 
 __all__ = [
     "DIAGNOSTIC_SEVERITY_ERROR",
@@ -81,10 +81,10 @@ KNOWN_SORT_ORDERS = frozenset({SORT_ORDER_ASC, SORT_ORDER_DESC})
 class ErrorDetail(KneoModel, frozen=True, kw_only=True):
     """What went wrong: an error code (see ``KNOWN_ERROR_CODES``) and its explanation."""
 
-    code: str
-    message: str
-    request_id: str | UnsetType = UNSET
-    details: dict[str, Any] | UnsetType = UNSET
+    code: Expected[str] = UNSET
+    message: Expected[str] = UNSET
+    request_id: str | UnsetType | None = UNSET
+    details: dict[str, Any] | UnsetType | None = UNSET
 
 
 class ErrorResponse(KneoModel, frozen=True, kw_only=True):
@@ -96,19 +96,19 @@ class ErrorResponse(KneoModel, frozen=True, kw_only=True):
 class Diagnostic(KneoModel, frozen=True, kw_only=True):
     """One finding about a spec, located by 1-based line and column when known."""
 
-    severity: str
+    severity: Expected[str] = UNSET
     message: str
-    code: str | UnsetType = UNSET
-    line: int | UnsetType = UNSET
-    column: int | UnsetType = UNSET
+    code: str | UnsetType | None = UNSET
+    line: int | UnsetType | None = UNSET
+    column: int | UnsetType | None = UNSET
 
 
 class ListPage(KneoModel, frozen=True, kw_only=True):
     """The paging fields every list response carries; each subclass adds its items array."""
 
-    count: int
-    total: int
-    limit: int
-    offset: int
-    sort_by: str
-    sort_order: str
+    count: Expected[int] = UNSET
+    total: Expected[int] = UNSET
+    limit: Expected[int] = UNSET
+    offset: Expected[int] = UNSET
+    sort_by: Expected[str] = UNSET
+    sort_order: Expected[str] = UNSET

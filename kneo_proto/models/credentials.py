@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 
-from kneo_proto.models._base import UNSET, KneoModel, UnsetType
+from kneo_proto.models._base import UNSET, Expected, KneoModel, UnsetType
 
 __all__ = ["CredentialInventoryResponse", "CredentialReference"]
 
@@ -17,15 +17,15 @@ class CredentialReference(KneoModel, frozen=True, kw_only=True):
     """A credential the platform knows, by name and provider; never its secret value."""
 
     name: str
-    provider: str
-    kind: str
-    scopes: list[str]
-    created_at: datetime.datetime
-    last_rotated_at: datetime.datetime | UnsetType = UNSET
+    provider: Expected[str] = UNSET
+    kind: Expected[str] = UNSET
+    scopes: Expected[list[str]] = UNSET
+    created_at: Expected[datetime.datetime] = UNSET
+    last_rotated_at: datetime.datetime | UnsetType | None = UNSET
 
 
 class CredentialInventoryResponse(KneoModel, frozen=True, kw_only=True):
     """Every credential reference the platform knows."""
 
     credentials: list[CredentialReference]
-    count: int
+    count: Expected[int] = UNSET

@@ -14,19 +14,19 @@ class HealthCheck(KneoModel, frozen=True, kw_only=True):
     """The result of one readiness check."""
 
     ok: bool
-    detail: str | UnsetType = UNSET
+    detail: str | UnsetType | None = UNSET
 
 
 class HealthResponseMetadata(KneoModel, frozen=True, kw_only=True):
     """Per-check breakdown of a probe, keyed by check name (``database``, ``queue``, ...)."""
 
-    checks: dict[str, HealthCheck] | UnsetType = UNSET
+    checks: dict[str, HealthCheck] | UnsetType | None = UNSET
 
 
 class HealthResponse(KneoModel, frozen=True, kw_only=True):
     """The result of a health probe."""
 
     ok: bool
-    service: str | UnsetType = UNSET
-    version: str | UnsetType = UNSET
-    metadata: HealthResponseMetadata | UnsetType = UNSET
+    service: str | UnsetType | None = UNSET
+    version: str | UnsetType | None = UNSET
+    metadata: HealthResponseMetadata | UnsetType | None = UNSET

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from kneo_proto.models._base import UNSET, KneoModel, UnsetType
+from kneo_proto.models._base import UNSET, Expected, KneoModel, UnsetType
 from kneo_proto.models.common import ListPage
 
 __all__ = [
@@ -40,10 +40,10 @@ class HumanTaskResponse(KneoModel, frozen=True, kw_only=True):
     continuation_id: str
     run_id: str
     status: str
-    prompt: str
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    decision: str | UnsetType = UNSET
+    prompt: Expected[str] = UNSET
+    created_at: Expected[datetime.datetime] = UNSET
+    updated_at: Expected[datetime.datetime] = UNSET
+    decision: str | UnsetType | None = UNSET
 
 
 class HumanTaskListResponse(ListPage, frozen=True, kw_only=True):
@@ -68,4 +68,4 @@ class HumanResumeResponse(KneoModel, frozen=True, kw_only=True):
     continuation_id: str
     run_id: str
     status: str
-    decision: str
+    decision: Expected[str] = UNSET

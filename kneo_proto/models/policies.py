@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 
-from kneo_proto.models._base import UNSET, KneoModel, UnsetType
+from kneo_proto.models._base import UNSET, Expected, KneoModel, UnsetType
 
 __all__ = [
     "EnvironmentPolicyListResponse",
@@ -31,18 +31,18 @@ class EnvironmentPolicyResponse(KneoModel, frozen=True, kw_only=True):
     """The policy of an environment as stored; ``version`` grows with every replacement."""
 
     environment: str
-    denied_spec_ids: list[str]
-    require_human_review: bool
-    updated_at: datetime.datetime
-    version: int
+    denied_spec_ids: Expected[list[str]] = UNSET
+    require_human_review: Expected[bool] = UNSET
+    updated_at: Expected[datetime.datetime] = UNSET
+    version: Expected[int] = UNSET
     # Absent: every spec not denied may run / every tool may be called / no time limit.
-    allowed_spec_ids: list[str] | UnsetType = UNSET
-    allowed_tools: list[str] | UnsetType = UNSET
-    max_run_seconds: int | UnsetType = UNSET
+    allowed_spec_ids: list[str] | UnsetType | None = UNSET
+    allowed_tools: list[str] | UnsetType | None = UNSET
+    max_run_seconds: int | UnsetType | None = UNSET
 
 
 class EnvironmentPolicyListResponse(KneoModel, frozen=True, kw_only=True):
     """The policy of every environment."""
 
     policies: list[EnvironmentPolicyResponse]
-    count: int
+    count: Expected[int] = UNSET

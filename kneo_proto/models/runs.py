@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from kneo_proto.models._base import UNSET, KneoModel, UnsetType
+from kneo_proto.models._base import UNSET, Expected, KneoModel, UnsetType
 from kneo_proto.models.common import ErrorDetail, ListPage
 
 __all__ = [
@@ -136,25 +136,25 @@ class RunCreateResponse(KneoModel, frozen=True, kw_only=True):
 
     run_id: str
     status: str
-    created_at: datetime.datetime
-    continuation_id: str | UnsetType = UNSET
-    spec_id: str | UnsetType = UNSET
+    created_at: Expected[datetime.datetime] = UNSET
+    continuation_id: str | UnsetType | None = UNSET
+    spec_id: str | UnsetType | None = UNSET
 
 
 class RunStatusResponse(KneoModel, frozen=True, kw_only=True):
     """The state of a run; ``continuation_id`` is set while it waits for human review."""
 
     run_id: str
-    spec_id: str
+    spec_id: Expected[str] = UNSET
     status: str
-    environment: str
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    started_at: datetime.datetime | UnsetType = UNSET
-    completed_at: datetime.datetime | UnsetType = UNSET
-    outputs: dict[str, Any] | UnsetType = UNSET
-    error: ErrorDetail | UnsetType = UNSET
-    continuation_id: str | UnsetType = UNSET
+    environment: Expected[str] = UNSET
+    created_at: Expected[datetime.datetime] = UNSET
+    updated_at: Expected[datetime.datetime] = UNSET
+    started_at: datetime.datetime | UnsetType | None = UNSET
+    completed_at: datetime.datetime | UnsetType | None = UNSET
+    outputs: dict[str, Any] | UnsetType | None = UNSET
+    error: ErrorDetail | UnsetType | None = UNSET
+    continuation_id: str | UnsetType | None = UNSET
 
 
 class RunListResponse(ListPage, frozen=True, kw_only=True):
@@ -167,17 +167,17 @@ class TraceEvent(KneoModel, frozen=True, kw_only=True):
     """One event in a run's trace (see ``KNOWN_TRACE_EVENT_TYPES``)."""
 
     event_id: str
-    run_id: str
-    sequence: int
+    run_id: Expected[str] = UNSET
+    sequence: Expected[int] = UNSET
     event_type: str
-    timestamp: datetime.datetime
-    data: dict[str, Any] | UnsetType = UNSET
+    timestamp: Expected[datetime.datetime] = UNSET
+    data: dict[str, Any] | UnsetType | None = UNSET
 
 
 class TraceResponse(ListPage, frozen=True, kw_only=True):
     """One page of a run's trace."""
 
-    run_id: str
+    run_id: Expected[str] = UNSET
     events: list[TraceEvent]
 
 
@@ -185,15 +185,15 @@ class Checkpoint(KneoModel, frozen=True, kw_only=True):
     """A serialized state snapshot of a run."""
 
     sequence: int
-    created_at: datetime.datetime
-    state: dict[str, Any]
-    label: str | UnsetType = UNSET
+    created_at: Expected[datetime.datetime] = UNSET
+    state: Expected[dict[str, Any]] = UNSET
+    label: str | UnsetType | None = UNSET
 
 
 class CheckpointListResponse(ListPage, frozen=True, kw_only=True):
     """One page of a run's checkpoints."""
 
-    run_id: str
+    run_id: Expected[str] = UNSET
     checkpoints: list[Checkpoint]
 
 
@@ -203,16 +203,16 @@ class CheckpointChange(KneoModel, frozen=True, kw_only=True):
     path: str
     op: str
     # Any JSON value; absent for "add" (before) and "remove" (after).
-    before: Any | UnsetType = UNSET
-    after: Any | UnsetType = UNSET
+    before: Any | UnsetType | None = UNSET
+    after: Any | UnsetType | None = UNSET
 
 
 class CheckpointDiffResponse(KneoModel, frozen=True, kw_only=True):
     """The differences between two checkpoints of a run."""
 
-    run_id: str
-    from_sequence: int
-    to_sequence: int
+    run_id: Expected[str] = UNSET
+    from_sequence: Expected[int] = UNSET
+    to_sequence: Expected[int] = UNSET
     changes: list[CheckpointChange]
 
 
@@ -220,11 +220,11 @@ class ReplayStep(KneoModel, frozen=True, kw_only=True):
     """One step of a run's replay."""
 
     sequence: int
-    step: str
-    event_type: str
-    timestamp: datetime.datetime
-    checkpoint_sequence: int | UnsetType = UNSET
-    data: dict[str, Any] | UnsetType = UNSET
+    step: Expected[str] = UNSET
+    event_type: Expected[str] = UNSET
+    timestamp: Expected[datetime.datetime] = UNSET
+    checkpoint_sequence: int | UnsetType | None = UNSET
+    data: dict[str, Any] | UnsetType | None = UNSET
 
 
 class RunReplayResponse(KneoModel, frozen=True, kw_only=True):
@@ -241,5 +241,5 @@ class RunRecoveryResponse(KneoModel, frozen=True, kw_only=True):
     run_id: str
     recoverable: bool
     recommended_action: str
-    last_checkpoint_sequence: int | UnsetType = UNSET
-    reason: str | UnsetType = UNSET
+    last_checkpoint_sequence: int | UnsetType | None = UNSET
+    reason: str | UnsetType | None = UNSET

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kneo_proto.models._base import UNSET, KneoModel, UnsetType
+from kneo_proto.models._base import UNSET, Expected, KneoModel, UnsetType
 from kneo_proto.models.common import Diagnostic
 
 __all__ = [
@@ -44,7 +44,7 @@ class SpecValidateResponse(KneoModel, frozen=True, kw_only=True):
     """The result of validating a spec."""
 
     valid: bool
-    diagnostics: list[Diagnostic]
+    diagnostics: Expected[list[Diagnostic]] = UNSET
 
 
 class SpecCompileRequest(KneoModel, frozen=True, kw_only=True):
@@ -59,9 +59,9 @@ class SpecCompileResponse(KneoModel, frozen=True, kw_only=True):
     """The result of compiling a spec; ``compiled`` and ``spec_id`` are set when ``ok``."""
 
     ok: bool
-    diagnostics: list[Diagnostic]
-    compiled: dict[str, Any] | UnsetType = UNSET
-    spec_id: str | UnsetType = UNSET
+    diagnostics: Expected[list[Diagnostic]] = UNSET
+    compiled: dict[str, Any] | UnsetType | None = UNSET
+    spec_id: str | UnsetType | None = UNSET
 
 
 class SpecExplainRequest(KneoModel, frozen=True, kw_only=True):
@@ -76,16 +76,16 @@ class SpecExplainStep(KneoModel, frozen=True, kw_only=True):
     """One step of a spec, explained."""
 
     name: str
-    description: str
-    kind: str | UnsetType = UNSET
+    description: Expected[str] = UNSET
+    kind: str | UnsetType | None = UNSET
 
 
 class SpecExplainResponse(KneoModel, frozen=True, kw_only=True):
     """A human-readable explanation of a spec."""
 
     summary: str
-    steps: list[SpecExplainStep]
-    diagnostics: list[Diagnostic]
+    steps: Expected[list[SpecExplainStep]] = UNSET
+    diagnostics: Expected[list[Diagnostic]] = UNSET
 
 
 class SpecPolicyReportRequest(KneoModel, frozen=True, kw_only=True):
@@ -101,13 +101,13 @@ class PolicyOutcome(KneoModel, frozen=True, kw_only=True):
 
     rule: str
     allowed: bool
-    message: str | UnsetType = UNSET
+    message: str | UnsetType | None = UNSET
 
 
 class SpecPolicyReportResponse(KneoModel, frozen=True, kw_only=True):
     """The policy outcomes a spec would meet in an environment."""
 
-    environment: str
+    environment: Expected[str] = UNSET
     allowed: bool
-    outcomes: list[PolicyOutcome]
-    diagnostics: list[Diagnostic]
+    outcomes: Expected[list[PolicyOutcome]] = UNSET
+    diagnostics: Expected[list[Diagnostic]] = UNSET

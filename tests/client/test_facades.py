@@ -179,3 +179,16 @@ def test_loopback_http_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None
     with caplog.at_level("WARNING", logger="kneo_client.transport"):
         SyncKneoClient(profile, driver=MemoryDriver(echo_health)).close()
     assert caplog.records == []
+
+
+@pytest.mark.parametrize("client_class", [KneoClient, SyncKneoClient])
+@pytest.mark.parametrize(("keyword", "expected"), [(None, True), (False, False), (True, True)])
+def test_clients_take_strict_responses_over_the_profile(
+    client_class: type[KneoClient] | type[SyncKneoClient],
+    keyword: bool | None,
+    expected: bool,
+) -> None:
+    profile = Profile(name="p", url="http://127.0.0.1:9", api_key="k", strict_responses=True)
+    client = client_class(profile, strict_responses=keyword)
+    assert client.profile.strict_responses is expected
+    assert client._transport._session.config.strict_responses is expected

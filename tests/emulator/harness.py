@@ -143,9 +143,10 @@ class Script:
         self.emulator.advance(seconds)
 
 
-def given(value: T | msgspec.UnsetType) -> T:
-    """Return a field the response must have set (fails the test when it is UNSET)."""
+def given(value: T | msgspec.UnsetType | None) -> T:
+    """Return a field the response must have set (fails the test when it is UNSET or null)."""
     assert not isinstance(value, msgspec.UnsetType), "expected the field to be set"
+    assert value is not None, "expected the field not to be null"
     return value
 
 

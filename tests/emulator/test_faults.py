@@ -15,7 +15,7 @@ CREATE = {"spec_id": "my-spec"}
 
 
 def runs(script: Script) -> int:
-    return script.ok("GET", "/v1/runs", model=RunListResponse).total
+    return given(script.ok("GET", "/v1/runs", model=RunListResponse).total)
 
 
 def test_scripted_faults_are_used_in_order_then_requests_answer_normally() -> None:

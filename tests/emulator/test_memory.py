@@ -32,7 +32,7 @@ REVIEW_DONE = {"completed", "failed", "cancelled", "paused_human_review"}
 
 
 def profile(key: str, scheme: AuthScheme = AuthScheme.BEARER) -> Profile:
-    return Profile(name="emulator", url=URL, api_key=key, auth_scheme=scheme)
+    return Profile(name="emulator", url=URL, api_key=key, auth_scheme=scheme, strict_responses=True)
 
 
 @pytest.fixture
@@ -109,8 +109,8 @@ def test_errors_map_to_the_contract_classes(emulator: Emulator, client: SyncKneo
     with pytest.raises(KneoPermissionError) as denied:
         client.platform.runs.create({"spec_id": "my-spec", "environment": "prod"})
     assert denied.value.code == "policy_denied"
-    with pytest.raises(KneoInvalidRequestError):
-        client.platform.runs.list(sort_by="colour")
+    with pytest.raises(KneoInvalidRequestError):  # the emulator's 422: no such environment
+        client.platform.runs.create({"spec_id": "my-spec", "environment": "nowhere"})
     client.platform.runs.create({"spec_id": "my-spec"}, idempotency_key="same")
     with pytest.raises(KneoIdempotencyMismatchError):
         client.platform.runs.create({"spec_id": "nightly-report"}, idempotency_key="same")

@@ -91,7 +91,7 @@ def test_policy_refuses_tools_outside_the_allow_list() -> None:
     error = script.fails(
         "POST", "/v1/runs", {"spec_id": "my-spec"}, status=403, code="policy_denied"
     )
-    assert "http.get" in error.message
+    assert "http.get" in given(error.message)
 
 
 def test_policy_refuses_a_run_longer_than_max_run_seconds() -> None:

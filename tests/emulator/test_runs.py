@@ -46,13 +46,13 @@ def test_run_moves_from_queued_to_running_to_completed_with_the_clock() -> None:
     script.advance(1)
     running = status(script, run_id)
     assert running.status == "running"
-    assert running.started_at == running.created_at.replace(second=1)
+    assert running.started_at == given(running.created_at).replace(second=1)
     script.advance(3.9)
     assert status(script, run_id).status == "running"
     script.advance(0.1)
     done = status(script, run_id)
     assert done.status == "completed"
-    assert (given(done.completed_at) - done.created_at).total_seconds() == 5
+    assert (given(done.completed_at) - given(done.created_at)).total_seconds() == 5
     assert done.outputs == {
         "think": {"model": "default", "text": "think: done"},
         "act": {"tool": "http.get", "status": "ok"},
@@ -76,7 +76,7 @@ def test_run_trace_tells_the_whole_story_in_sequence() -> None:
     run_id = start(script, "my-spec")
     script.advance(60)
     page = script.ok("GET", f"/v1/runs/{run_id}/trace?sort_by=sequence", model=TraceResponse)
-    assert [e.sequence for e in page.events] == list(range(page.total))
+    assert [e.sequence for e in page.events] == list(range(given(page.total)))
     assert [e.event_type for e in page.events] == [
         "run_started",
         "middleware_decision",

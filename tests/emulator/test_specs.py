@@ -87,7 +87,7 @@ def test_json_parser_locates_syntax_errors(text: str, line: int, column: int) ->
 
 
 def codes(diagnostics: list[Diagnostic]) -> list[tuple[str, str, object, object]]:
-    return [(d.severity, str(d.code), d.line, d.column) for d in diagnostics]
+    return [(given(d.severity), str(d.code), d.line, d.column) for d in diagnostics]
 
 
 BROKEN = """\
@@ -180,7 +180,9 @@ def test_validate_reports_a_valid_spec_and_an_invalid_one() -> None:
     assert (valid.valid, valid.diagnostics) == (True, [])
     invalid = script.ok("POST", "/v1/specs/validate", {"spec": BROKEN}, model=SpecValidateResponse)
     assert not invalid.valid
-    assert all(isinstance(d.line, int) and isinstance(d.column, int) for d in invalid.diagnostics)
+    assert all(
+        isinstance(d.line, int) and isinstance(d.column, int) for d in given(invalid.diagnostics)
+    )
 
 
 def test_validate_with_an_environment_adds_its_policy_verdicts() -> None:
@@ -188,7 +190,7 @@ def test_validate_with_an_environment_adds_its_policy_verdicts() -> None:
     body = {"spec": SAMPLE_SPECS["my-spec"], "environment": "prod"}
     result = script.ok("POST", "/v1/specs/validate", body, model=SpecValidateResponse)
     assert not result.valid
-    assert [(d.code, d.line) for d in result.diagnostics] == [
+    assert [(d.code, d.line) for d in given(result.diagnostics)] == [
         ("policy_denied", 1),
         ("policy_denied", 1),
         ("tool_not_allowed", 7),
@@ -223,10 +225,13 @@ def test_explain_summarises_each_step() -> None:
     assert explained.summary.startswith("support-triage: Look up the customer")
     assert "4 steps (2 tool, 1 model, 1 human review)" in explained.summary
     assert "policy review" in explained.summary
-    assert [(s.name, s.kind) for s in explained.steps][2] == ("approve-reply", "human_review")
-    assert explained.steps[0].description == "Calls the tool crm.lookup."
+    assert [(s.name, s.kind) for s in given(explained.steps)][2] == (
+        "approve-reply",
+        "human_review",
+    )
+    assert given(explained.steps)[0].description == "Calls the tool crm.lookup."
     broken = script.ok("POST", "/v1/specs/explain", {"spec": BROKEN}, model=SpecExplainResponse)
-    assert (broken.steps, len(broken.diagnostics)) == ([], 6)
+    assert (broken.steps, len(given(broken.diagnostics))) == ([], 6)
 
 
 @pytest.mark.parametrize(
@@ -243,7 +248,7 @@ def test_spec_policy_report_previews_every_rule(
     report = script.ok("POST", "/v1/specs/policy-report", body, model=SpecPolicyReportResponse)
     assert report.environment == (environment or "dev")
     assert report.allowed is allowed
-    assert [o.rule for o in report.outcomes if not o.allowed] == refused
+    assert [o.rule for o in given(report.outcomes) if not o.allowed] == refused
 
 
 def test_spec_run_starts_an_ad_hoc_run_of_inline_text() -> None:

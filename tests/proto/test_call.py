@@ -261,22 +261,98 @@ def test_call_reports_echoed_request_id() -> None:
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PATCH"])
-@pytest.mark.parametrize("status", [200, 404, 503])
-def test_call_refuses_a_response_echoing_another_request_id(method: str, status: int) -> None:
-    """Bytes echoing another call's ID answer another request (left on a reused connection
-    by a wrong Content-Length, plan T12): a protocol failure, retried only where safe."""
-    foreign = json_reply(status, {"run_id": "not-yours"}, **{"X-Request-ID": "someone-else"})
-    trace = drive(operation(method), scripted(foreign, json_reply(200, {})))
+def test_call_takes_the_request_id_a_gateway_returned_on_success(method: str) -> None:
+    """Gateways and load balancers replace or set X-Request-ID (plan T12, revised): the
+    call succeeds on its first attempt, reports the returned ID and keeps the one sent."""
+    rewritten = json_reply(200, {}, **{"X-Request-ID": "gw-123"})
+    trace = drive(operation(method), scripted(rewritten), options=CallOptions(request_id="mine"))
 
+    assert trace.finished.result == {}
+    assert trace.finished.attempts == 1
+    assert trace.finished.request_id == "gw-123"
+    assert trace.finished.sent_request_id == "mine"
     assert trace.call is not None
-    if method == "PATCH":
-        assert isinstance(trace.error, KneoProtocolError)
-        assert "another request's X-Request-ID" in str(trace.error)
-        assert trace.error.status is None
-        assert trace.error.attempts == 1
-    else:
-        assert trace.finished.result == {}
-        assert trace.finished.attempts == 2
+    assert trace.call.connection_reusable
+
+
+@pytest.mark.parametrize(
+    ("status", "error_class"),
+    [(404, KneoNotFoundError), (401, KneoAuthError), (409, KneoConflictError)],
+)
+def test_call_error_carries_the_request_id_a_gateway_returned(
+    status: int, error_class: type[KneoError]
+) -> None:
+    reply = error_reply(status, "x", **{"X-Request-ID": "gw-123"})
+    trace = drive(operation("GET"), scripted(reply), options=CallOptions(request_id="mine"))
+
+    assert type(trace.error) is error_class
+    assert trace.error.status == status
+    assert trace.error.request_id == "gw-123"
+    assert trace.error.sent_request_id == "mine"
+    assert "request_id=gw-123, sent as mine" in str(trace.error)
+    assert "sent_request_id='mine'" in repr(trace.error)
+
+
+@pytest.mark.parametrize(
+    ("returned", "reported"),
+    [
+        ("gw-123", "gw-123"),
+        (
+            "  Root=1-67891233-abcdef012345678912345678  ",
+            "Root=1-67891233-abcdef012345678912345678",
+        ),
+        ("x" * 256, "x" * 256),
+        ("", "mine"),
+        ("   ", "mine"),
+        ("x" * 257, "mine"),
+        ("forged\r\nline", "mine"),
+        ("esc\x1b[31m", "mine"),
+        ("caf\u00e9", "mine"),
+    ],
+)
+def test_call_takes_a_returned_request_id_only_when_it_can_be_one(
+    returned: str, reported: str
+) -> None:
+    """Any gateway's ID format is taken; a value that would flood or forge a log line is not."""
+    reply = error_reply(404, "not_found", **{"X-Request-ID": returned})
+    trace = drive(operation("GET"), scripted(reply), options=CallOptions(request_id="mine"))
+
+    assert trace.error.request_id == reported
+    assert trace.error.sent_request_id == "mine"
+    assert len(str(trace.error)) < 400
+
+
+def test_call_retries_keep_sending_one_request_id_when_a_gateway_returns_others() -> None:
+    replies = scripted(
+        error_reply(503, "unavailable", **{"X-Request-ID": "gw-1"}),
+        json_reply(200, {}, **{"X-Request-ID": "gw-2"}),
+    )
+    trace = drive(operation("GET"), replies, options=CallOptions(request_id="mine"))
+
+    assert [r.header(REQUEST_ID_HEADER) for r in trace.requests] == ["mine", "mine"]
+    assert trace.finished.request_id == "gw-2"
+    assert trace.finished.sent_request_id == "mine"
+
+
+def test_call_without_a_returned_request_id_reports_the_one_sent() -> None:
+    trace = drive(operation("GET"), scripted(error_reply(404, "not_found")))
+
+    sent = trace.requests[0].header(REQUEST_ID_HEADER)
+    assert trace.error.request_id == sent
+    assert trace.error.sent_request_id == sent
+    assert "sent as" not in str(trace.error)
+
+
+def test_call_transport_failure_carries_the_sent_request_id() -> None:
+    trace = drive(
+        operation("GET"),
+        scripted(failure(FailureKind.CONNECT)),
+        options=CallOptions(request_id="mine"),
+        policy=RetryPolicy(max_attempts=1),
+    )
+
+    assert isinstance(trace.error, KneoNetworkError)
+    assert (trace.error.request_id, trace.error.sent_request_id) == ("mine", "mine")
 
 
 @pytest.mark.parametrize(

@@ -216,12 +216,16 @@ REQUEST_ID_CASES: list[tuple[tuple[tuple[str, str], ...], str | None, str | None
 
 
 @pytest.mark.parametrize(("headers", "sent", "expected"), REQUEST_ID_CASES)
-def test_from_response_prefers_the_echoed_request_id_over_the_sent_one(
+def test_from_response_prefers_the_returned_request_id_over_the_sent_one(
     headers: tuple[tuple[str, str], ...], sent: str | None, expected: str | None
 ) -> None:
     error = from_response(Response(500, headers, b""), request_id=sent)
     assert error.request_id == expected
-    assert f"(request_id={expected})" in str(error)
+    assert error.sent_request_id == sent
+    if sent and expected != sent:
+        assert f"(request_id={expected}, sent as {sent})" in str(error)
+    else:
+        assert f"(request_id={expected})" in str(error)
 
 
 def test_from_response_carries_call_details() -> None:

@@ -561,3 +561,53 @@ def test_client_config_refuses_unusable_settings(overrides: dict[str, Any], frag
     # A bad User-Agent is reported by the shared header check, as a KneoUsageError.
     with pytest.raises(KneoUsageError, match=fragment):
         ClientConfig(base_url=URL, api_key=CANARY, **overrides)
+
+
+# -- strict_responses: keyword, TOML and KNEO_STRICT_RESPONSES (ADR 0011) ----------------------
+
+
+def test_strict_responses_is_off_by_default() -> None:
+    profile = resolve_profile(url=URL, api_key=CANARY)
+    assert profile.strict_responses is False
+    assert profile.client_config().strict_responses is False
+    assert "strict_responses" not in repr(profile)
+
+
+@pytest.mark.parametrize(
+    ("toml_value", "env_value", "keyword", "expected"),
+    [
+        (True, None, None, True),
+        (None, "1", None, True),
+        (None, "yes", None, True),
+        (None, " ON ", None, True),
+        (True, "false", None, False),
+        (None, "0", True, True),
+        (True, "1", False, False),
+        (None, "", None, False),  # an empty variable counts as unset
+    ],
+)
+def test_strict_responses_resolves_toml_then_env_then_keyword(
+    toml_value: bool | None, env_value: str | None, keyword: bool | None, expected: bool
+) -> None:
+    fields: dict[str, Any] = {"url": URL, "api_key": CANARY}
+    if toml_value is not None:
+        fields["strict_responses"] = toml_value
+    env = {} if env_value is None else {"KNEO_STRICT_RESPONSES": env_value}
+    profile = resolve_profile(toml_text=toml(**fields), env=env, strict_responses=keyword)
+    assert profile.strict_responses is expected
+    assert profile.client_config().strict_responses is expected
+    assert ("strict_responses=True" in repr(profile)) is expected
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "strict"])
+def test_strict_responses_refuses_an_unclear_environment_value(value: str) -> None:
+    env = {"KNEO_STRICT_RESPONSES": value, "KNEO_URL": URL, "KNEO_API_KEY": CANARY}
+    with pytest.raises(ProfileError, match="strict_responses must be true or false") as caught:
+        resolve_profile(env=env)
+    assert repr(value) in str(caught.value)
+    assert CANARY not in str(caught.value)
+
+
+def test_strict_responses_refuses_a_toml_string() -> None:
+    with pytest.raises(ProfileError, match="strict_responses"):
+        resolve_profile(toml_text=toml(url=URL, api_key=CANARY, strict_responses="perhaps"))

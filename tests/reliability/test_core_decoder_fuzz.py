@@ -189,8 +189,8 @@ def run_once(
     assert isinstance(action, Failed), action
     error = action.error
     assert isinstance(error, KneoError)
-    # A response echoing another request's ID (or framed both ways) is not this call's
-    # answer: the core reports it as a protocol failure, with no status.
+    # A response framed both ways (Content-Length and Transfer-Encoding) cannot be trusted:
+    # the core reports it as a protocol failure, with no status.
     assert error.status == status or (error.status is None and isinstance(error, KneoProtocolError))
     assert len(str(error)) <= SNIPPET_LIMIT, (len(str(error)), str(error)[:120])
     if isinstance(error.body, str):
