@@ -11,7 +11,7 @@ endpoint's docstring and signature carry across.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -27,6 +27,7 @@ from kneo_proto import (
     RunDone,
     RunPoll,
     Sleep,
+    TerminalStatuses,
     page_of,
 )
 
@@ -74,10 +75,12 @@ class ApiResponse(Generic[R]):
         parsed: The decoded result.
         status: The HTTP status.
         headers: The response headers.
-        request_id: The call's ``X-Request-ID``.
+        request_id: The ``X-Request-ID`` the platform returned, else the one sent.
         idempotency_key: The ``Idempotency-Key`` sent (POST only).
         attempts: Attempts the call took.
         replayed: True when the platform answered from its idempotency store.
+        sent_request_id: The ``X-Request-ID`` kneo-client sent (a gateway may have
+            replaced it on the way back).
     """
 
     parsed: R
@@ -87,6 +90,7 @@ class ApiResponse(Generic[R]):
     idempotency_key: str | None
     attempts: int
     replayed: bool
+    sent_request_id: str
 
     @classmethod
     def of(cls, finished: Finished[R]) -> ApiResponse[R]:
@@ -99,6 +103,7 @@ class ApiResponse(Generic[R]):
             idempotency_key=finished.idempotency_key,
             attempts=finished.attempts,
             replayed=finished.replayed,
+            sent_request_id=finished.sent_request_id,
         )
 
 
@@ -225,7 +230,12 @@ def _iterate_blocking(
 
 
 def _page_items(walk: PageWalk, finished: Finished[Any], endpoint: Endpoint[Any, Any]) -> Any:
-    page = page_of(finished.result, endpoint.route.items_field or "items")
+    page = page_of(
+        finished.result,
+        endpoint.route.items_field or "items",
+        limit=walk.page_size,
+        offset=walk.offset,
+    )
     walk.receive_page(page)
     return page.items
 
@@ -297,7 +307,7 @@ class AsyncWaiter(Generic[R]):
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - the contract's parameter
         poll_interval: float = 1.0,
-        terminal_statuses: Iterable[str] | None = None,
+        terminal_statuses: TerminalStatuses | None = None,
     ) -> R:
         poll = RunPoll(
             run_id,
@@ -337,7 +347,7 @@ class BlockingWaiter(Generic[R]):
         *,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-        terminal_statuses: Iterable[str] | None = None,
+        terminal_statuses: TerminalStatuses | None = None,
     ) -> R:
         poll = RunPoll(
             run_id,
@@ -374,7 +384,9 @@ class poll_run(Generic[R]):
 
     Polls only read; a poll's own retries and every sleep stay within ``timeout``. Returns
     the terminal run (a failed run included); raises ``KneoWaitTimeoutError`` (a
-    ``TimeoutError``) when ``timeout`` elapses first.
+    ``TimeoutError``) when ``timeout`` elapses first. ``terminal_statuses`` is a set, list,
+    tuple or iterator of statuses; a lone string such as ``"completed"`` is refused with a
+    ``KneoUsageError`` before the first poll (it would iterate over its letters).
     """
 
     def __init__(self, get_run: Endpoint[[str], R]) -> None:

@@ -72,13 +72,20 @@ from kneo_proto._idempotency import (
 )
 from kneo_proto._operation import ENDPOINTS, Endpoint, Operation, Parts
 from kneo_proto._paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageWalk, PaginatedResult, page_of
-from kneo_proto._polling import DEFAULT_TERMINAL_STATUSES, FetchStatus, RunDone, RunPoll
+from kneo_proto._polling import (
+    DEFAULT_TERMINAL_STATUSES,
+    FetchStatus,
+    RunDone,
+    RunPoll,
+    TerminalStatuses,
+)
 from kneo_proto._profiles import (
     DEFAULT_PROFILE_NAME,
     ENV_API_KEY,
     ENV_AUTH_SCHEME,
     ENV_CA_BUNDLE,
     ENV_PROFILE,
+    ENV_STRICT_RESPONSES,
     ENV_TIMEOUT,
     ENV_URL,
     Profile,
@@ -111,6 +118,7 @@ __all__ = [
     "ENV_API_KEY",
     "ENV_AUTH_SCHEME",
     "ENV_CA_BUNDLE",
+    "ENV_STRICT_RESPONSES",
     "ENV_PROFILE",
     "ENV_TIMEOUT",
     "ENV_URL",
@@ -177,6 +185,7 @@ __all__ = [
     "RunPoll",
     "Send",
     "Sleep",
+    "TerminalStatuses",
     "TokenBucket",
     "__version__",
     "endpoints",

@@ -25,6 +25,8 @@ import msgspec
 
 from kneo_proto._errors import KneoDecodeError, KneoUsageError
 from kneo_proto._idempotency import new_idempotency_key, validate_idempotency_key
+from kneo_proto._request_check import encode_body
+from kneo_proto.models._strict import strict_response_type
 
 __all__ = [
     "ENDPOINTS",
@@ -77,7 +79,10 @@ class Operation(Generic[R]):
         query: Encoded query pairs.
         body: The encoded JSON body, or None.
         idempotency_key: The ``Idempotency-Key`` for a POST, else None.
-        decode: Turns a 2xx body into the result, raising ``KneoDecodeError`` on mismatch.
+        decode: Turns a 2xx body into the result, tolerantly (ADR 0011), raising
+            ``KneoDecodeError`` when it cannot.
+        check_strict: Raises ``KneoDecodeError`` unless a 2xx body holds everything
+            ``spec/`` requires (used when ``strict_responses`` is on); None for raw results.
     """
 
     name: str
@@ -88,6 +93,7 @@ class Operation(Generic[R]):
     body: bytes | None
     idempotency_key: str | None
     decode: Callable[[bytes], R] = field(repr=False, compare=False)
+    check_strict: Callable[[bytes], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def target(self) -> str:
@@ -150,6 +156,7 @@ class Route(Generic[R]):
     """The fixed half of an endpoint: method, path template, body and result types."""
 
     __slots__ = (
+        "_strict_decoder",
         "body_type",
         "decoder",
         "items_field",
@@ -173,10 +180,14 @@ class Route(Generic[R]):
         self.placeholders = tuple(_PLACEHOLDER.findall(template))
         self.result_type = result_type
         self.body_type = body_type
-        self.decoder = msgspec.json.Decoder(result_type)
+        # Tolerant (ADR 0011): missing and null non-essential fields, unknown fields and
+        # lax scalars ("3" for 3, a POSIX time for a datetime) decode; the strict twin is
+        # built on first use, only for clients with strict_responses on.
+        self.decoder = msgspec.json.Decoder(result_type, strict=False)
+        self._strict_decoder: msgspec.json.Decoder[Any] | None = None
 
     def decode(self, body: bytes) -> R:
-        """Decode a 2xx ``body`` into the result type, or raise ``KneoDecodeError``."""
+        """Decode a 2xx ``body`` into the result type tolerantly, or raise ``KneoDecodeError``."""
         try:
             return self.decoder.decode(body)
         except (msgspec.DecodeError, RecursionError) as exc:
@@ -185,27 +196,30 @@ class Route(Generic[R]):
                 f"{getattr(self.result_type, '__name__', self.result_type)}: {exc}"[:1024]
             ) from None
 
+    def check_strict(self, body: bytes) -> None:
+        """Raise ``KneoDecodeError`` unless ``body`` holds all ``spec/`` requires of it."""
+        if self._strict_decoder is None:
+            self._strict_decoder = msgspec.json.Decoder(strict_response_type(self.result_type))
+        try:
+            self._strict_decoder.decode(body)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise KneoDecodeError(
+                f"{self.method} {self.template}: response body does not match spec/'s "
+                f"{getattr(self.result_type, '__name__', self.result_type)} "
+                f"(strict_responses is on): {exc}"[:1024]
+            ) from None
+
     def encode_body(self, body: object) -> bytes | None:
-        """Encode a model or mapping as JSON; a mapping is checked against the body type."""
+        """Check a model or dict body against the body type and encode it as JSON.
+
+        Unknown keys (nested ones included), mistyped values and invalid model instances are
+        refused with a ``KneoUsageError`` before anything is sent (``_request_check``).
+        """
         if body is None:
             return None
         if self.body_type is None:
             raise KneoUsageError(f"{self.method} {self.template} takes no body")
-        if isinstance(body, Mapping):
-            # Strict: the mapping itself is what gets sent, so a value that only converts
-            # (the string "10" for an integer field) would reach the platform mistyped.
-            try:
-                msgspec.convert(body, self.body_type, strict=True)
-            except msgspec.ValidationError as exc:
-                raise KneoUsageError(f"invalid {self.body_type.__name__} body: {exc}") from None
-        elif not isinstance(body, self.body_type):
-            raise KneoUsageError(
-                f"body must be a {self.body_type.__name__} or a dict, not {type(body).__name__}"
-            )
-        try:
-            return _json_encoder.encode(body)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise KneoUsageError(f"body cannot be encoded as JSON: {exc}") from None
+        return encode_body(body, self.body_type)
 
     def bind(self, name: str, parts: Parts) -> Operation[R]:
         """Return the ``Operation`` for one call with ``parts``."""
@@ -229,6 +243,7 @@ class Route(Generic[R]):
             body=self.encode_body(parts.body),
             idempotency_key=key,
             decode=self.decode,
+            check_strict=self.check_strict,
         )
 
 

@@ -10,17 +10,26 @@ not raised (the contract).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterator, Set
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from kneo_proto._actions import Failed, Sleep
 from kneo_proto._config import Clock
 from kneo_proto._errors import KneoError, KneoTimeoutError, KneoUsageError, KneoWaitTimeoutError
+from kneo_proto._request_check import check_collection
 
-__all__ = ["DEFAULT_TERMINAL_STATUSES", "FetchStatus", "RunDone", "RunPoll"]
+__all__ = ["DEFAULT_TERMINAL_STATUSES", "FetchStatus", "RunDone", "RunPoll", "TerminalStatuses"]
 
 DEFAULT_TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+TerminalStatuses: TypeAlias = Set[str] | list[str] | tuple[str, ...] | Iterator[str]
+"""A set (frozenset, dict keys), list, tuple or iterator of statuses; never a lone ``str``.
+
+``Iterable[str]`` would let a type checker pass ``"completed"`` (a string iterates over its
+letters); none of these types matches a ``str``, so mypy flags that mistake. At run time
+``RunPoll`` takes any iterable of strings and refuses a ``str`` or ``bytes``.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +55,10 @@ class RunPoll:
         timeout: Total seconds to wait, or None to wait indefinitely.
         poll_interval: Seconds between polls.
         terminal_statuses: Statuses that end the wait; ``DEFAULT_TERMINAL_STATUSES`` if None.
+
+    Raises:
+        KneoUsageError: for a negative or non-finite interval or timeout, or
+            ``terminal_statuses`` given as one string (or bytes) instead of a collection.
     """
 
     def __init__(
@@ -55,7 +68,7 @@ class RunPoll:
         clock: Clock,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-        terminal_statuses: Iterable[str] | None = None,
+        terminal_statuses: TerminalStatuses | None = None,
     ) -> None:
         if not (math.isfinite(poll_interval) and poll_interval >= 0):
             raise KneoUsageError("poll_interval must be a finite number of seconds >= 0")
@@ -63,8 +76,10 @@ class RunPoll:
             raise KneoUsageError("timeout must be None or a finite number of seconds >= 0")
         self.run_id = run_id
         self.poll_interval = poll_interval
-        self.terminal_statuses = frozenset(
-            DEFAULT_TERMINAL_STATUSES if terminal_statuses is None else terminal_statuses
+        self.terminal_statuses = (
+            DEFAULT_TERMINAL_STATUSES
+            if terminal_statuses is None
+            else check_collection("terminal_statuses", terminal_statuses, "statuses")
         )
         self.polls = 0
         self.last_status: str | None = None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from kneo_proto._operation import Parts, check_page, endpoint
 from kneo_proto._paging import DEFAULT_PAGE_SIZE
-from kneo_proto.models import AuditEventListResponse
+from kneo_proto._request_check import check_choice
+from kneo_proto.models import AuditEventListResponse, AuditSortBy, SortOrder
 
 __all__ = ["list_audit_events"]
 
@@ -17,8 +18,8 @@ def list_audit_events(
     principal: str | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     offset: int = 0,
-    sort_by: str = "timestamp",
-    sort_order: str = "desc",
+    sort_by: AuditSortBy = "timestamp",
+    sort_order: SortOrder = "desc",
 ) -> Parts:
     """List audit events, newest first by default. ``GET /v1/audit-events``.
 
@@ -35,8 +36,14 @@ def list_audit_events(
 
     Returns:
         AuditEventListResponse: one page of events plus paging fields.
+
+    Raises:
+        KneoUsageError: before sending, for a page out of bounds or a ``sort_by`` or
+            ``sort_order`` the spec does not list.
     """
     check_page(limit, offset)
+    check_choice("sort_by", sort_by, AuditSortBy)
+    check_choice("sort_order", sort_order, SortOrder)
     return Parts(
         query={
             "event_type": event_type,

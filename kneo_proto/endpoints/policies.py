@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kneo_proto._operation import Parts, endpoint
 from kneo_proto.models import (
     EnvironmentPolicyListResponse,
     EnvironmentPolicyRequest,
+    EnvironmentPolicyRequestDict,
     EnvironmentPolicyResponse,
 )
 
@@ -44,7 +43,7 @@ def get_environment_policy(environment: str) -> Parts:
     body=EnvironmentPolicyRequest,
 )
 def put_environment_policy(
-    environment: str, body: EnvironmentPolicyRequest | dict[str, Any]
+    environment: str, body: EnvironmentPolicyRequest | EnvironmentPolicyRequestDict
 ) -> Parts:
     """Replace an environment's policy. ``PUT /v1/policies/environment/{environment}``.
 
@@ -53,9 +52,13 @@ def put_environment_policy(
 
     Args:
         environment: The environment's name.
-        body: The whole new policy, as a model or a dict.
+        body: The whole new policy, as a model or a dict (``EnvironmentPolicyRequestDict``).
 
     Returns:
         EnvironmentPolicyResponse: the stored policy.
+
+    Raises:
+        KneoUsageError: before sending, for a dict key the model does not have (with the
+            closest field), a value of the wrong type, or an invalid model instance.
     """
     return Parts(path={"environment": environment}, body=body)

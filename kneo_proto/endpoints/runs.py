@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kneo_proto._operation import Parts, check_page, endpoint
 from kneo_proto._paging import DEFAULT_PAGE_SIZE
+from kneo_proto._request_check import check_choice
 from kneo_proto.models import (
     CheckpointDiffResponse,
     CheckpointListResponse,
+    CheckpointSortBy,
     RunCreateRequest,
+    RunCreateRequestDict,
     RunCreateResponse,
     RunListResponse,
     RunRecoveryResponse,
     RunReplayResponse,
+    RunSortBy,
+    RunStatus,
     RunStatusResponse,
+    SortOrder,
     TraceResponse,
+    TraceSortBy,
 )
 
 __all__ = [
@@ -35,17 +40,22 @@ __all__ = [
 
 @endpoint("POST", "/v1/runs", RunCreateResponse, body=RunCreateRequest)
 def create_run(
-    body: RunCreateRequest | dict[str, Any], *, idempotency_key: str | None = None
+    body: RunCreateRequest | RunCreateRequestDict, *, idempotency_key: str | None = None
 ) -> Parts:
     """Start a new run. ``POST /v1/runs``.
 
     Args:
-        body: The run to create (``spec_id`` and optional inputs), as a model or a dict.
+        body: The run to create (``spec_id`` and optional inputs), as a model or a dict
+            (``RunCreateRequestDict``).
         idempotency_key: Key that makes retries safe; a fresh UUID4 when None. Reusing a key
             with the same body returns the original run instead of creating another.
 
     Returns:
         RunCreateResponse: the new run's ID and initial status.
+
+    Raises:
+        KneoUsageError: before sending, for a dict key the model does not have (with the
+            closest field), a value of the wrong type, or an invalid model instance.
     """
     return Parts(body=body, idempotency_key=idempotency_key)
 
@@ -53,16 +63,18 @@ def create_run(
 @endpoint("GET", "/v1/runs", RunListResponse, items="runs")
 def list_runs(
     *,
-    status: str | None = None,
+    status: RunStatus | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     offset: int = 0,
-    sort_by: str = "updated_at",
-    sort_order: str = "desc",
+    sort_by: RunSortBy = "updated_at",
+    sort_order: SortOrder = "desc",
 ) -> Parts:
     """List runs with limit/offset pagination. ``GET /v1/runs``.
 
     Args:
-        status: Only runs in this status (e.g. ``"failed"``).
+        status: Only runs in this status (e.g. ``"failed"``). Typed with the statuses known
+            today (``RunStatus``) but open: any other value is sent as given, so a status the
+            platform adds later can be filtered with ``typing.cast``.
         limit: Page size, 1 to 1000.
         offset: Index of the first run.
         sort_by: ``"updated_at"``, ``"created_at"`` or ``"status"``.
@@ -70,8 +82,14 @@ def list_runs(
 
     Returns:
         RunListResponse: one page of runs plus paging fields.
+
+    Raises:
+        KneoUsageError: before sending, for a page out of bounds or a ``sort_by`` or
+            ``sort_order`` the spec does not list.
     """
     check_page(limit, offset)
+    check_choice("sort_by", sort_by, RunSortBy)
+    check_choice("sort_order", sort_order, SortOrder)
     return Parts(
         query={
             "status": status,
@@ -151,8 +169,8 @@ def get_run_trace(
     event_type: str | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     offset: int = 0,
-    sort_by: str = "timestamp",
-    sort_order: str = "asc",
+    sort_by: TraceSortBy = "timestamp",
+    sort_order: SortOrder = "asc",
 ) -> Parts:
     """Fetch a run's event trace (tool calls, model calls, middleware decisions).
 
@@ -168,8 +186,14 @@ def get_run_trace(
 
     Returns:
         TraceResponse: one page of trace events plus paging fields.
+
+    Raises:
+        KneoUsageError: before sending, for a page out of bounds or a ``sort_by`` or
+            ``sort_order`` the spec does not list.
     """
     check_page(limit, offset)
+    check_choice("sort_by", sort_by, TraceSortBy)
+    check_choice("sort_order", sort_order, SortOrder)
     return Parts(
         path={"run_id": run_id},
         query={
@@ -188,8 +212,8 @@ def list_run_checkpoints(
     *,
     limit: int = DEFAULT_PAGE_SIZE,
     offset: int = 0,
-    sort_by: str = "sequence",
-    sort_order: str = "asc",
+    sort_by: CheckpointSortBy = "sequence",
+    sort_order: SortOrder = "asc",
 ) -> Parts:
     """List a run's serialized state snapshots. ``GET /v1/runs/{run_id}/checkpoints``.
 
@@ -202,8 +226,14 @@ def list_run_checkpoints(
 
     Returns:
         CheckpointListResponse: one page of checkpoints plus paging fields.
+
+    Raises:
+        KneoUsageError: before sending, for a page out of bounds or a ``sort_by`` or
+            ``sort_order`` the spec does not list.
     """
     check_page(limit, offset)
+    check_choice("sort_by", sort_by, CheckpointSortBy)
+    check_choice("sort_order", sort_order, SortOrder)
     return Parts(
         path={"run_id": run_id},
         query={"limit": limit, "offset": offset, "sort_by": sort_by, "sort_order": sort_order},

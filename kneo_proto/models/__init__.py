@@ -2,12 +2,17 @@
 
 Invariants: every model is a frozen, keyword-only ``KneoModel`` named as its schema in
 ``spec/kneo-v1.openapi.yaml``; fields the server may omit default to ``UNSET``; open server values
-are ``str`` with their known values as ``KNOWN_*`` constants.
+are ``str`` with their known values as ``KNOWN_*`` constants. Responses are tolerant (ADR 0011):
+only ``essential_fields(Model)`` are required, the rest read as ``UNSET`` when left out and
+``None`` when null; ``strict_response_type(Model)`` is the shape ``spec/`` requires. For type
+checkers, each request model has a ``TypedDict`` dict form (``RunCreateRequestDict``, ...) and
+enum-like request values have ``Literal`` types (``SortOrder``, ``RunSortBy``, ``RunStatus``, ...).
 """
 
 from __future__ import annotations
 
-from kneo_proto.models._base import UNSET, KneoModel, UnsetType
+from kneo_proto.models._base import UNSET, Expected, KneoModel, UnsetType
+from kneo_proto.models._strict import essential_fields, expected_fields, strict_response_type
 from kneo_proto.models.audit import (
     AUDIT_EVENT_CREDENTIAL_CREATED,
     AUDIT_EVENT_CREDENTIAL_ROTATED,
@@ -19,6 +24,27 @@ from kneo_proto.models.audit import (
     KNOWN_AUDIT_EVENT_TYPES,
     AuditEvent,
     AuditEventListResponse,
+)
+from kneo_proto.models.bodies import (
+    EnvironmentPolicyRequestDict,
+    HumanResumeRequestDict,
+    RunCreateRequestDict,
+    SpecCompileRequestDict,
+    SpecExplainRequestDict,
+    SpecPolicyReportRequestDict,
+    SpecValidateRequestDict,
+)
+from kneo_proto.models.choices import (
+    AuditSortBy,
+    CheckpointSortBy,
+    HumanDecision,
+    HumanTaskSortBy,
+    HumanTaskStatus,
+    RunSortBy,
+    RunStatus,
+    SortOrder,
+    SpecFormat,
+    TraceSortBy,
 )
 from kneo_proto.models.common import (
     DIAGNOSTIC_SEVERITY_ERROR,
@@ -133,8 +159,12 @@ from kneo_proto.models.specs import (
 
 __all__ = [
     "UNSET",
+    "Expected",
     "KneoModel",
     "UnsetType",
+    "essential_fields",
+    "expected_fields",
+    "strict_response_type",
     "DIAGNOSTIC_SEVERITY_ERROR",
     "DIAGNOSTIC_SEVERITY_INFO",
     "DIAGNOSTIC_SEVERITY_WARNING",
@@ -241,4 +271,21 @@ __all__ = [
     "SpecPolicyReportResponse",
     "SpecValidateRequest",
     "SpecValidateResponse",
+    "EnvironmentPolicyRequestDict",
+    "HumanResumeRequestDict",
+    "RunCreateRequestDict",
+    "SpecCompileRequestDict",
+    "SpecExplainRequestDict",
+    "SpecPolicyReportRequestDict",
+    "SpecValidateRequestDict",
+    "AuditSortBy",
+    "CheckpointSortBy",
+    "HumanDecision",
+    "HumanTaskSortBy",
+    "HumanTaskStatus",
+    "RunSortBy",
+    "RunStatus",
+    "SortOrder",
+    "SpecFormat",
+    "TraceSortBy",
 ]

@@ -726,7 +726,7 @@ def failure_steps() -> list[Step]:
         Step("bad page size", lambda: endpoints.list_runs(limit=0), KneoUsageError),
         Step(
             "bad body",
-            lambda: endpoints.create_run({"spec_id": 5, "key": CANARY}),
+            lambda: endpoints.create_run({"spec_id": 5, "key": CANARY}),  # type: ignore[arg-type]
             KneoUsageError,
         ),
         Step(

@@ -24,6 +24,7 @@ from kneo_client.core.errors import (
     KneoServiceUnavailableError,
 )
 from kneo_client.testing import Emulator, Fault, RunningEmulator, RunTiming, serve_emulator
+from kneo_proto.models import RunCreateRequestDict
 from tests.client.test_reference_examples import (
     END_TO_END_EXAMPLE,
     ERRORS_EXAMPLE,
@@ -144,9 +145,10 @@ async def test_iterate_all_recipe(running: RunningEmulator) -> None:
     exec(compile(ITERATE_ALL_RECIPE, "<example>", "exec"), namespace)
     all_audit_events = namespace["all_audit_events"]
     async with KneoClient.from_profile() as client:
+        body: RunCreateRequestDict = {"spec_id": "my-spec"}
         async with anyio.create_task_group() as tg:
             for _ in range(205):  # more than the recipe's page of 200
-                tg.start_soon(client.platform.runs.create, {"spec_id": "my-spec"})
+                tg.start_soon(client.platform.runs.create, body)
         with anyio.fail_after(LIMIT):
             every = [event.event_id async for event in all_audit_events(client)]
             nobody = [e async for e in all_audit_events(client, principal="read-only")]

@@ -17,6 +17,7 @@ from kneo_client.testing import (
     serve_emulator_async,
 )
 from kneo_proto import Request
+from kneo_proto.models import RunCreateRequestDict
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -104,7 +105,8 @@ def test_profile_carries_the_full_or_the_read_only_key() -> None:
 @pytest.mark.anyio
 async def test_many_clients_at_once_share_one_server() -> None:
     async with serve_emulator_async() as running, KneoClient(running.profile()) as client:
+        body: RunCreateRequestDict = {"spec_id": "my-spec"}
         async with anyio.create_task_group() as tg:
             for _ in range(30):
-                tg.start_soon(client.platform.runs.create, {"spec_id": "my-spec"})
+                tg.start_soon(client.platform.runs.create, body)
         assert (await client.platform.runs.list()).total == 30

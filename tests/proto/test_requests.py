@@ -480,7 +480,7 @@ def test_builder_refuses_a_body_of_another_type() -> None:
 
 def test_builder_refuses_a_body_that_cannot_be_encoded() -> None:
     with pytest.raises(KneoUsageError, match="body cannot be encoded as JSON"):
-        endpoints.create_run({"spec_id": "s", "unknown_extra": object()})
+        endpoints.create_run({"spec_id": "s", "inputs": {"not_json": object()}})
 
 
 def test_route_without_a_body_type_refuses_a_body() -> None:
@@ -489,9 +489,11 @@ def test_route_without_a_body_type_refuses_a_body() -> None:
         route.bind("get_things", Parts(body={"a": 1}))
 
 
-def test_builder_sends_unknown_dict_fields_as_given() -> None:
-    op = endpoints.create_run({"spec_id": "s", "future_field": [1]})
-    assert op.body == b'{"spec_id":"s","future_field":[1]}'
+def test_builder_refuses_unknown_dict_fields() -> None:
+    """Strict on request: a key the model lacks is a typo far more often than a field the
+    platform added first (``tests/proto/test_request_checks.py`` has the full table)."""
+    with pytest.raises(KneoUsageError, match="unknown field 'future_field'"):
+        endpoints.create_run({"spec_id": "s", "future_field": [1]})  # type: ignore[arg-type]
 
 
 # -- idempotency keys: POST only, UUID4 when automatic, the caller's byte for byte ----------

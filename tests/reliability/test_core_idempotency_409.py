@@ -37,13 +37,14 @@ from kneo_proto import (
     Response,
     RetryPolicy,
 )
+from kneo_proto.models import RunCreateRequestDict
 from tests.reliability.scale import scaled
 
 Figure = Callable[[str, str], None]
 RUNS = scaled(100)
 URL = "https://emulator.test"
 POLICY = RetryPolicy(max_attempts=4)
-SPEC = {"spec_id": "my-spec"}
+SPEC: RunCreateRequestDict = {"spec_id": "my-spec"}
 CREATED = {"run_id": "run-original", "status": "queued", "created_at": "2026-01-01T00:00:00Z"}
 
 

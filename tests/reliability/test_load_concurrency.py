@@ -37,6 +37,7 @@ from kneo_client import KneoClient, Profile, SyncKneoClient
 from kneo_client.testing import Emulator, Reply
 from kneo_client.testing._server import EmulatorServer
 from kneo_proto import KneoError, Request, Response, RetryPolicy
+from kneo_proto.models import RunCreateRequestDict
 from tests.reliability.scale import scaled
 
 pytestmark = pytest.mark.timeout(180)
@@ -234,7 +235,7 @@ def worker(client: SyncKneoClient, thread: int, out: Threaded) -> None:
     assert budget is not None
     for n in range(PER_THREAD):
         request_id = f"t{thread}-c{n}"
-        body = {"spec_id": "my-spec", "inputs": {"request_id": request_id}}
+        body: RunCreateRequestDict = {"spec_id": "my-spec", "inputs": {"request_id": request_id}}
         try:
             created = client.with_options(request_id=request_id).platform.runs.create.raw(body)
         except KneoError as error:
