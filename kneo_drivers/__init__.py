@@ -4,6 +4,8 @@ they decide nothing.
 - ``kneo_drivers.anyio.AsyncDriver``: httpcore async pool, on asyncio or trio.
 - ``kneo_drivers.blocking.BlockingDriver``: httpcore sync pool, thread-safe, no event loop.
 - ``kneo_drivers.memory.MemoryDriver``: a Python callable instead of a network.
+- ``kneo_drivers.httpx.HttpxAsyncDriver`` / ``HttpxBlockingDriver``: a caller's
+  ``httpx.AsyncClient`` / ``httpx.Client`` (httpx is imported only by that module).
 
 Import the one you need; importing this package imports none of their dependencies.
 """

@@ -15,7 +15,10 @@ import os
 import ssl
 import sys
 import types
+import warnings
 from typing import Any, NamedTuple
+
+import h11
 
 from kneo_drivers._log import log_attempt
 from kneo_proto import Call, FailureKind, KneoConfigurationError, Send
@@ -50,6 +53,10 @@ _import_httpcore()
 import httpcore2 as httpcore  # noqa: E402 - after the trio stand-in above
 
 __all__ = [
+    "H11_STATE",
+    "HTTP11_CONNECTION",
+    "POOL_REQUEST",
+    "PRIVATE_ATTRIBUTES",
     "TRANSPORT_ERRORS",
     "failure_kind",
     "httpcore",
@@ -58,6 +65,8 @@ __all__ = [
     "connection_of",
     "deliver",
     "holds_unread_bytes",
+    "moved",
+    "report",
     "to_httpcore_request",
     "unsupported_version",
 ]
@@ -71,7 +80,8 @@ TRANSPORT_ERRORS = (
 )
 
 # Most specific first: PoolTimeout and ConnectTimeout mean nothing was sent.
-_KINDS: tuple[tuple[type[Exception], FailureKind], ...] = (
+Kinds = tuple[tuple[type[Exception], FailureKind], ...]
+_KINDS: Kinds = (
     (httpcore.PoolTimeout, FailureKind.CONNECT_TIMEOUT),
     (httpcore.ConnectTimeout, FailureKind.CONNECT_TIMEOUT),
     (httpcore.ConnectError, FailureKind.CONNECT),
@@ -83,12 +93,16 @@ _KINDS: tuple[tuple[type[Exception], FailureKind], ...] = (
 )
 
 
-def failure_kind(exc: Exception) -> FailureKind:
-    """Return the core's failure kind for a transport exception."""
-    if isinstance(exc, httpcore.ConnectError) and _tls_failure_in_chain(exc):
-        return FailureKind.TLS
-    for cls, kind in _KINDS:
+def failure_kind(exc: Exception, kinds: Kinds = _KINDS) -> FailureKind:
+    """Return the core's failure kind for a transport exception.
+
+    ``kinds`` maps another library's exception classes, most specific first (httpcore2's by
+    default). A connect failure with an ``ssl.SSLError`` behind it is ``TLS``.
+    """
+    for cls, kind in kinds:
         if isinstance(exc, cls):
+            if kind is FailureKind.CONNECT and _tls_failure_in_chain(exc):
+                return FailureKind.TLS
             return kind
     return FailureKind.NETWORK
 
@@ -193,16 +207,53 @@ def unsupported_version(response: httpcore.Response) -> str | None:
     return f"unsupported HTTP version {bytes(version).decode('latin-1')!r} in the status line"
 
 
+# -- httpcore2 internals (ADR 0010) ----------------------------------------------------------
+# httpcore2 offers no public handle on the connection behind a response, nor on bytes h11
+# holds past it. These three private attributes are the only ones kneo-client's code reads,
+# each named once here. ``tests/drivers/test_httpcore_private_api.py`` walks every one over a
+# real loopback request, so an httpcore2 release that moves one fails CI by name; at run time
+# a read that no longer resolves warns once (``RuntimeWarning``, an error under the test
+# suite's ``filterwarnings``) instead of falling back silently.
+POOL_REQUEST = "_pool_request"  # the pool's response stream -> its PoolRequest (.connection)
+HTTP11_CONNECTION = "_connection"  # HTTPConnection -> its HTTP11Connection
+H11_STATE = "_h11_state"  # HTTP11Connection -> its h11.Connection (.trailing_data)
+PRIVATE_ATTRIBUTES = (POOL_REQUEST, HTTP11_CONNECTION, H11_STATE)
+
+_POOL_CONNECTIONS = (httpcore.HTTPConnection, httpcore.AsyncHTTPConnection)
+_HTTP11_CONNECTIONS = (httpcore.HTTP11Connection, httpcore.AsyncHTTP11Connection)
+_warned: set[str] = set()
+
+
+def moved(owner: object, path: str, found: object = None) -> str:
+    """The message naming a private read of httpcore2 that no longer resolves."""
+    version = getattr(httpcore, "__version__", "unknown")
+    return (
+        f"httpcore2 {version}: {type(owner).__name__}.{path} is {found!r}, not what "
+        "kneo_drivers/_transport.py expects (ADR 0010), so a connection whose last response "
+        "cannot be trusted is no longer closed. Please report it to kneo-client; the "
+        "httpcore2 release pinned in its requirements/test.txt is known to work."
+    )
+
+
+def _warn_once(owner: object, path: str, found: object) -> None:
+    if path not in _warned:
+        _warned.add(path)
+        warnings.warn(moved(owner, path, found), RuntimeWarning, stacklevel=3)
+
+
 def connection_of(response: httpcore.Response) -> Any:
     """The pool's connection that carried ``response``, or None if it cannot be found.
 
     httpcore2 offers no public handle; a driver needs one to close a connection whose last
     response cannot be trusted (``Call.connection_reusable``) rather than leave it in the
     pool. Closing it through its own ``close``/``aclose`` marks it closed, so the pool drops
-    it on its next pass.
+    it on its next pass. Not found (httpcore2 moved the attribute) warns once.
     """
-    pool_request = getattr(response.stream, "_pool_request", None)
-    return getattr(pool_request, "connection", None)
+    pool_request = getattr(response.stream, POOL_REQUEST, None)
+    connection = getattr(pool_request, "connection", None)
+    if connection is None:
+        _warn_once(response.stream, f"{POOL_REQUEST}.connection", connection)
+    return connection
 
 
 def holds_unread_bytes(connection: Any) -> bool:
@@ -210,17 +261,46 @@ def holds_unread_bytes(connection: Any) -> bool:
 
     h11 keeps them for the connection's next cycle, where they would be read as the next
     request's answer; such a connection must not be reused. (Bytes still in the socket are
-    httpcore2's own concern: it probes an idle connection before reusing it.)
+    httpcore2's own concern: it probes an idle connection before reusing it.) Only a plain
+    pool's ``HTTPConnection`` is inspected (HTTP/2 keeps no such bytes; a proxy pool's
+    connections are not looked into); an unexpected shape inside one warns once.
     """
-    h11_connection = getattr(getattr(connection, "_connection", None), "_h11_state", None)
-    trailing = getattr(h11_connection, "trailing_data", None)
-    return bool(trailing and trailing[0])
+    if not isinstance(connection, _POOL_CONNECTIONS):
+        return False
+    http11 = getattr(connection, HTTP11_CONNECTION, None)
+    if not isinstance(http11, _HTTP11_CONNECTIONS):
+        if not isinstance(http11, httpcore.HTTP2Connection | httpcore.AsyncHTTP2Connection):
+            _warn_once(connection, HTTP11_CONNECTION, http11)
+        return False
+    h11_connection = getattr(http11, H11_STATE, None)
+    if not isinstance(h11_connection, h11.Connection):
+        _warn_once(http11, H11_STATE, h11_connection)
+        return False
+    return bool(h11_connection.trailing_data[0])
 
 
 _WHY_STOPPED = {
     FailureKind.TOO_LARGE: "response body over the cap",
     FailureKind.TIMEOUT: "the call's deadline expired while the body was read",
 }
+
+
+def report(
+    call: Call[Any],
+    send: Send,
+    status: int,
+    headers: Any,
+    body: bytes | FailureKind,
+    problem: str | None,
+) -> None:
+    """Report an attempt whose response (``status``, ``headers``) arrived: its body, or why
+    it was not read whole (``problem``, else the reason ``body``'s kind stands for).
+    """
+    if isinstance(body, FailureKind):
+        call.receive_failure(body, problem or _WHY_STOPPED[body])
+    else:
+        call.receive_response(status, headers, body)
+        log_attempt(call, send, status)
 
 
 def deliver(
@@ -233,14 +313,10 @@ def deliver(
     """Report an attempt whose response arrived: its body, or why it was not read whole.
 
     Returns True when the connection must be closed rather than reused: a status line of
-    the wrong version (``problem``), a response the core refused as misframed or as another
-    request's answer, or bytes past the response.
+    the wrong version (``problem``), a response the core refused as misframed, or bytes past
+    the response.
     """
-    if isinstance(body, FailureKind):
-        call.receive_failure(body, problem or _WHY_STOPPED[body])
-    else:
-        call.receive_response(response.status, response.headers, body)
-        log_attempt(call, send, response.status)
+    report(call, send, response.status, response.headers, body, problem)
     return (
         problem is not None
         or not call.connection_reusable

@@ -6,7 +6,8 @@ cancellation propagates unchanged after the call is told it was abandoned, and l
 response's context releases the connection. Each attempt is cut off at the call's deadline.
 Callers beyond twice the pool's size wait at a gate instead of piling into the pool's queue.
 ``aclose`` cuts every running call short (each raises ``KneoClientClosedError``), so no
-attempt opens a connection on a pool that is being closed.
+attempt opens a connection on a pool that is being closed. ``AsyncLoop``, the loop around
+the exchanges, serves the httpx driver too.
 """
 
 from __future__ import annotations
@@ -45,30 +46,16 @@ R = TypeVar("R")
 CLOCK = Clock(monotonic=anyio.current_time, wall=time.time)
 
 
-class AsyncDriver:
-    """Executes calls over an ``httpcore.AsyncConnectionPool``.
+class AsyncLoop:
+    """The loop every async driver runs: one ``_attempt`` per ``Send``, cut off at the
+    call's deadline, a sleep per ``Sleep``; ``aclose`` cuts every running call short.
 
-    Args:
-        max_connections: Pool size; twice as many calls may be inside the pool at once.
-        ssl_context: TLS settings; verifying by default.
-        pool: A caller-owned pool to use instead (not closed by ``aclose``).
+    A driver for one HTTP library subclasses it and implements ``_attempt``.
     """
 
     clock = CLOCK
 
-    def __init__(
-        self,
-        *,
-        max_connections: int = 20,
-        ssl_context: ssl.SSLContext | None = None,
-        pool: httpcore.AsyncConnectionPool | None = None,
-    ) -> None:
-        self._owns_pool = pool is None
-        self._pool = pool or httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context, max_connections=max_connections, retries=0
-        )
-        self._max_connections = max_connections
-        self._gate: anyio.Semaphore | None = None
+    def __init__(self) -> None:
         self._closed = False
         # One scope per running call: ``aclose`` cancels them, so that a call connecting,
         # waiting or sleeping cannot send (or leave a socket open) after the pool is closed.
@@ -102,6 +89,55 @@ class AsyncDriver:
         raise call.close()
 
     async def _exchange(self, call: Call[R], send: Send) -> None:
+        """One attempt, cut off at the call's deadline (``send.remaining``)."""
+        if send.remaining is None:
+            await self._attempt(call, send)
+            return
+        with anyio.move_on_after(send.remaining) as deadline:
+            await self._attempt(call, send)
+        if deadline.cancelled_caught:
+            call.receive_failure(FailureKind.TIMEOUT, "the call's deadline expired mid-attempt")
+
+    async def _attempt(self, call: Call[R], send: Send) -> None:
+        """Make one exchange and report its outcome to ``call``."""
+        raise NotImplementedError
+
+    async def asleep(self, seconds: float) -> None:
+        """Sleep for ``seconds`` in the running event loop."""
+        await anyio.sleep(seconds)
+
+    async def aclose(self) -> None:
+        """Cut every running call short (each raises ``KneoClientClosedError``)."""
+        self._closed = True
+        for running in self._running:
+            running.cancel()
+
+
+class AsyncDriver(AsyncLoop):
+    """Executes calls over an ``httpcore.AsyncConnectionPool``.
+
+    Args:
+        max_connections: Pool size; twice as many calls may be inside the pool at once.
+        ssl_context: TLS settings; verifying by default.
+        pool: A caller-owned pool to use instead (not closed by ``aclose``).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 20,
+        ssl_context: ssl.SSLContext | None = None,
+        pool: httpcore.AsyncConnectionPool | None = None,
+    ) -> None:
+        super().__init__()
+        self._owns_pool = pool is None
+        self._pool = pool or httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context, max_connections=max_connections, retries=0
+        )
+        self._max_connections = max_connections
+        self._gate: anyio.Semaphore | None = None
+
+    async def _exchange(self, call: Call[R], send: Send) -> None:
         gate = self._gate_for()
         try:
             gate.acquire_nowait()
@@ -117,13 +153,7 @@ class AsyncDriver:
                 )
                 return
         try:
-            if send.remaining is None:
-                await self._attempt(call, send)
-                return
-            with anyio.move_on_after(send.remaining) as deadline:
-                await self._attempt(call, send)
-            if deadline.cancelled_caught:
-                call.receive_failure(FailureKind.TIMEOUT, "the call's deadline expired mid-attempt")
+            await super()._exchange(call, send)
         finally:
             gate.release()
 
@@ -133,9 +163,11 @@ class AsyncDriver:
         except TRANSPORT_ERRORS as exc:
             _report_failure(call, send, exc)
             return
-        connection = connection_of(response)
+        connection = None
         discard = False
         try:
+            # Inside the try: its warning (an upstream move) may be an error under -W error.
+            connection = connection_of(response)
             problem = unsupported_version(response)
             try:
                 body = (
@@ -155,10 +187,6 @@ class AsyncDriver:
             # After the release (which would mark it idle again): closed, the pool drops it.
             await _close(connection)
 
-    async def asleep(self, seconds: float) -> None:
-        """Sleep for ``seconds`` in the running event loop."""
-        await anyio.sleep(seconds)
-
     def _gate_for(self) -> anyio.Semaphore:
         if self._gate is None:
             # Twice the pool: a short queue inside the pool lets a finished request hand its
@@ -170,9 +198,7 @@ class AsyncDriver:
 
     async def aclose(self) -> None:
         """Cut every running call short, and close the pool if this driver created it."""
-        self._closed = True
-        for running in self._running:
-            running.cancel()
+        await super().aclose()
         if self._owns_pool:
             with anyio.CancelScope(shield=True):
                 await self._pool.aclose()

@@ -6,7 +6,8 @@ driver builds runs on a ``DeadlineBackend``: every socket wait of an attempt end
 call's deadline, even against a server dripping one byte at a time. (Over a caller-owned
 pool the deadline is checked between body chunks only.) ``close()`` from another thread
 ends calls in flight with ``KneoClientClosedError``. ``LockedTokenBucket`` makes a client's
-retry budget safe to share between threads.
+retry budget safe to share between threads. ``BlockingLoop``, the loop around
+the exchanges, serves the httpx driver too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any, TypeVar
 
@@ -56,32 +58,16 @@ class LockedTokenBucket(TokenBucket):
             super().deposit(amount)
 
 
-class BlockingDriver:
-    """Executes calls over an ``httpcore.ConnectionPool``; safe to share between threads.
+class BlockingLoop:
+    """The loop every blocking driver runs: one ``_exchange`` per ``Send`` (which keeps to
+    the call's deadline), a sleep per ``Sleep``; ``close`` ends calls in other threads.
 
-    Args:
-        max_connections: Pool size.
-        ssl_context: TLS settings; verifying by default.
-        pool: A caller-owned pool to use instead (not closed by ``close``).
+    A driver for one HTTP library subclasses it and implements ``_exchange``.
     """
 
     clock = CLOCK
 
-    def __init__(
-        self,
-        *,
-        max_connections: int = 20,
-        ssl_context: ssl.SSLContext | None = None,
-        pool: httpcore.ConnectionPool | None = None,
-    ) -> None:
-        self._owns_pool = pool is None
-        self._backend = DeadlineBackend()
-        self._pool = pool or httpcore.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=max_connections,
-            retries=0,
-            network_backend=self._backend,
-        )
+    def __init__(self) -> None:
         self._closed = False
 
     def execute(self, call: Call[R]) -> Finished[R]:
@@ -110,6 +96,49 @@ class BlockingDriver:
         time.sleep(seconds)
 
     def _exchange(self, call: Call[R], send: Send) -> None:
+        """Make one exchange, within ``send.remaining``, and report its outcome to ``call``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """End calls in other threads (``KneoClientClosedError``); close the pool if owned.
+
+        A call waiting for its response when the pool closes under it ends then; one between
+        two attempts ends before the next.
+        """
+        self._closed = True
+        self._close_pool()
+
+    def _close_pool(self) -> None:
+        """Close the pool this driver created, if any (a caller's is left open)."""
+
+
+class BlockingDriver(BlockingLoop):
+    """Executes calls over an ``httpcore.ConnectionPool``; safe to share between threads.
+
+    Args:
+        max_connections: Pool size.
+        ssl_context: TLS settings; verifying by default.
+        pool: A caller-owned pool to use instead (not closed by ``close``).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 20,
+        ssl_context: ssl.SSLContext | None = None,
+        pool: httpcore.ConnectionPool | None = None,
+    ) -> None:
+        super().__init__()
+        self._owns_pool = pool is None
+        self._backend = DeadlineBackend()
+        self._pool = pool or httpcore.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=max_connections,
+            retries=0,
+            network_backend=self._backend,
+        )
+
+    def _exchange(self, call: Call[R], send: Send) -> None:
         if send.remaining is None:
             self._attempt(call, send, None)
             return
@@ -126,12 +155,15 @@ class BlockingDriver:
         except TRANSPORT_ERRORS as exc:
             self._report_failure(call, send, exc)
             return
-        connection = connection_of(response)
+        connection = None
         discard = False
         try:
+            # Inside the try: its warning (an upstream move) may be an error under -W error.
+            connection = connection_of(response)
             problem = unsupported_version(response)
             try:
-                body = FailureKind.PROTOCOL if problem else _read_capped(response, send, give_up)
+                chunks = response.iter_stream()
+                body = FailureKind.PROTOCOL if problem else read_capped(chunks, send, give_up)
             except TRANSPORT_ERRORS as exc:
                 self._report_failure(call, send, exc)
                 return
@@ -155,15 +187,6 @@ class BlockingDriver:
         call.receive_failure(failure_kind(exc), str(exc))
         log_attempt(call, send, failure_kind(exc).value)
 
-    def close(self) -> None:
-        """End calls in other threads (``KneoClientClosedError``); close the pool if owned.
-
-        A call waiting for its response when the pool closes under it ends then; one between
-        two attempts ends before the next.
-        """
-        self._closed = True
-        self._close_pool()
-
     def _close_pool(self) -> None:
         if self._owns_pool:
             self._pool.close()
@@ -175,18 +198,16 @@ def _close(connection: Any) -> None:
         connection.close()
 
 
-def _read_capped(
-    response: httpcore.Response, send: Send, give_up: float | None
-) -> bytes | FailureKind:
-    """The whole body, or why reading stopped: over the cap, or past the deadline."""
+def read_capped(body: Iterable[bytes], send: Send, give_up: float | None) -> bytes | FailureKind:
+    """All of ``body``, or why reading stopped: over the cap, or past the deadline."""
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_stream():
+    for chunk in body:
         chunks.append(chunk)
         size += len(chunk)
         if size > send.max_response_bytes:
             return FailureKind.TOO_LARGE
         if give_up is not None and time.monotonic() > give_up:
-            # Only a caller-owned pool gets here: ours times the read out.
+            # Only a caller-owned pool or client gets here: ours times the read out.
             return FailureKind.TIMEOUT
     return b"".join(chunks)

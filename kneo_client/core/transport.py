@@ -8,9 +8,10 @@ error machinery as every wrapped endpoint and returns a ``TransportResponse`` (s
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -20,6 +21,7 @@ from kneo_proto import (
     CallOptions,
     ClientConfig,
     Finished,
+    KneoConfigurationError,
     KneoDecodeError,
     Profile,
     RetryBudget,
@@ -30,6 +32,8 @@ from kneo_proto._operation import raw_operation
 
 if TYPE_CHECKING:
     import ssl
+
+    import httpx
 
     from kneo_drivers._transport import httpcore
 
@@ -45,7 +49,8 @@ class TransportResponse:
         status_code: The HTTP status.
         headers: The response headers (names as received; use ``header`` for lookups).
         content: The raw body.
-        request_id: The call's ``X-Request-ID``.
+        request_id: The ``X-Request-ID`` the platform returned, else the one sent.
+        sent_request_id: The ``X-Request-ID`` kneo-client sent.
         idempotency_key: The ``Idempotency-Key`` sent (POST only).
         attempts: Attempts the call took.
     """
@@ -57,6 +62,7 @@ class TransportResponse:
         "headers",
         "idempotency_key",
         "request_id",
+        "sent_request_id",
         "status_code",
     )
 
@@ -65,6 +71,7 @@ class TransportResponse:
         self.headers = dict(finished.response.headers)
         self.content = finished.result
         self.request_id = finished.request_id
+        self.sent_request_id = finished.sent_request_id
         self.idempotency_key = finished.idempotency_key
         self.attempts = finished.attempts
         self._response = finished.response
@@ -125,13 +132,49 @@ def _request_options(headers: Mapping[str, str] | None, request_id: str | None) 
     return CallOptions(headers=dict(headers) if headers else None, request_id=request_id)
 
 
+# The caller-owned clients each transport takes, as (module, class).
+_ASYNC_CLIENTS = (("httpcore2", "AsyncConnectionPool"), ("httpx", "AsyncClient"))
+_SYNC_CLIENTS = (("httpcore2", "ConnectionPool"), ("httpx", "Client"))
+
+
+def _is_instance(obj: object, module: str, name: str) -> bool:
+    # Without importing ``module``: an instance of one of its classes implies it is loaded.
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(obj, getattr(loaded, name))
+
+
+def _client_library(http_client: object, sync: bool) -> str:
+    """Which library's client ``http_client`` is: ``"httpcore2"`` (None: the transport's own
+    pool) or ``"httpx"``, for a blocking (``sync``) or an async transport.
+
+    Raises:
+        KneoConfigurationError: for anything else, naming what is accepted.
+    """
+    if http_client is None:
+        return "httpcore2"
+    accepted, other = (_SYNC_CLIENTS, _ASYNC_CLIENTS) if sync else (_ASYNC_CLIENTS, _SYNC_CLIENTS)
+    for module, name in accepted:
+        if _is_instance(http_client, module, name):
+            return module
+    this, that = ("SyncTransport", "Transport") if sync else ("Transport", "SyncTransport")
+    takes = f"{this}(http_client=...) takes " + " or ".join(f"{m}.{n}" for m, n in accepted)
+    for module, name in other:
+        if _is_instance(http_client, module, name):
+            raise KneoConfigurationError(f"{takes}, not {module}.{name}: pass it to {that}")
+    kind = type(http_client)
+    raise KneoConfigurationError(f"{takes}, not {kind.__module__}.{kind.__qualname__}")
+
+
 class Transport:
     """Async HTTP transport for one platform instance.
 
     Args:
         profile: The resolved profile.
-        http_client: A caller-owned ``httpcore2.AsyncConnectionPool``; ``aclose`` leaves it
-            open.
+        http_client: A caller-owned ``httpcore2.AsyncConnectionPool`` or ``httpx.AsyncClient``;
+            ``aclose`` leaves it open. An httpx client's transport, proxies, limits, TLS
+            settings, ``auth`` and event hooks apply; its ``base_url``, default headers,
+            cookies and timeout do not (the profile's URL and timeout do), and redirects are
+            never followed. httpx is imported only when such a client is passed.
         retry_policy: Defaults to ``RetryPolicy()`` (3 attempts, exponential backoff).
         retry_budget: The shared retry budget; None disables it.
         max_connections: Size of the pool this transport creates.
@@ -143,13 +186,14 @@ class Transport:
     Raises:
         KneoInsecureTransportError: if the key would go over plain http to a non-loopback
             host and the profile does not allow it.
+        KneoConfigurationError: if ``http_client`` is not one of the clients above.
     """
 
     def __init__(
         self,
         profile: Profile,
         *,
-        http_client: httpcore.AsyncConnectionPool | None = None,
+        http_client: httpcore.AsyncConnectionPool | httpx.AsyncClient | None = None,
         retry_policy: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = DEFAULT_RETRY_BUDGET,
         max_connections: int = 20,
@@ -159,13 +203,19 @@ class Transport:
     ) -> None:
         config = profile.client_config(retry_policy, max_response_bytes=max_response_bytes)
         _warn_if_key_in_clear(config)
-        if driver is None:
+        if driver is None and _client_library(http_client, sync=False) == "httpx":
+            from kneo_drivers.httpx import HttpxAsyncDriver
+
+            driver = HttpxAsyncDriver(cast("httpx.AsyncClient", http_client))
+        elif driver is None:
             from kneo_drivers.anyio import AsyncDriver
 
             if http_client is None:
                 ssl_context = _tls_settings(profile, ssl_context)
             driver = AsyncDriver(
-                pool=http_client, max_connections=max_connections, ssl_context=ssl_context
+                pool=cast("httpcore.AsyncConnectionPool | None", http_client),
+                max_connections=max_connections,
+                ssl_context=ssl_context,
             )
         budget = None if retry_budget is None else TokenBucket(retry_budget)
         self._profile = profile
@@ -245,7 +295,9 @@ class SyncTransport:
 
     Args:
         profile: The resolved profile.
-        http_client: A caller-owned ``httpcore2.ConnectionPool``; ``close`` leaves it open.
+        http_client: A caller-owned ``httpcore2.ConnectionPool`` or ``httpx.Client``;
+            ``close`` leaves it open. An httpx client is used as by ``Transport``; the
+            deadline is then checked between body chunks, not inside every socket wait.
         retry_policy: Defaults to ``RetryPolicy()``.
         retry_budget: The shared retry budget; None disables it.
         max_connections: Size of the pool this transport creates.
@@ -253,13 +305,17 @@ class SyncTransport:
             system's trust store, or the profile's ``ca_bundle`` when it names one.
         max_response_bytes: The largest response body accepted (16 MiB by default).
         driver: A blocking driver to use instead (e.g. ``MemoryDriver`` in tests).
+
+    Raises:
+        KneoInsecureTransportError: as for ``Transport``.
+        KneoConfigurationError: if ``http_client`` is not one of the clients above.
     """
 
     def __init__(
         self,
         profile: Profile,
         *,
-        http_client: httpcore.ConnectionPool | None = None,
+        http_client: httpcore.ConnectionPool | httpx.Client | None = None,
         retry_policy: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = DEFAULT_RETRY_BUDGET,
         max_connections: int = 20,
@@ -271,13 +327,19 @@ class SyncTransport:
 
         config = profile.client_config(retry_policy, max_response_bytes=max_response_bytes)
         _warn_if_key_in_clear(config)
-        if driver is None:
+        if driver is None and _client_library(http_client, sync=True) == "httpx":
+            from kneo_drivers.httpx import HttpxBlockingDriver
+
+            driver = HttpxBlockingDriver(cast("httpx.Client", http_client))
+        elif driver is None:
             from kneo_drivers.blocking import BlockingDriver
 
             if http_client is None:
                 ssl_context = _tls_settings(profile, ssl_context)
             driver = BlockingDriver(
-                pool=http_client, max_connections=max_connections, ssl_context=ssl_context
+                pool=cast("httpcore.ConnectionPool | None", http_client),
+                max_connections=max_connections,
+                ssl_context=ssl_context,
             )
         budget = None if retry_budget is None else LockedTokenBucket(retry_budget)
         self._profile = profile

@@ -136,7 +136,7 @@ def modules_loaded_after(statements: str, watched: list[str]) -> list[str]:
 
 def test_importing_kneo_client_loads_no_driver_core_or_async_library() -> None:
     """``import kneo_client`` stays cheap: the rest loads when a name is first used."""
-    heavy = ["kneo_proto", "kneo_drivers", "msgspec", "anyio", "trio", "httpcore2", "h11"]
+    heavy = ["kneo_proto", "kneo_drivers", "msgspec", "anyio", "trio", "httpcore2", "h11", "httpx"]
     assert modules_loaded_after("import kneo_client", [*heavy, "typing", "asyncio", "ssl"]) == []
 
 
@@ -152,6 +152,25 @@ def test_a_blocking_client_never_imports_trio_or_asyncio() -> None:
 
 def test_importing_the_client_classes_leaves_drivers_and_io_libraries_unloaded() -> None:
     """Drivers, httpcore2, the event loop libraries, TLS and TOML load when first needed."""
-    heavy = ["kneo_drivers", "anyio", "trio", "asyncio", "httpcore2", "h11", "ssl"]
+    heavy = ["kneo_drivers", "anyio", "trio", "asyncio", "httpcore2", "h11", "ssl", "httpx"]
     statements = "from kneo_client import KneoClient, Profile, SyncKneoClient"
     assert modules_loaded_after(statements, [*heavy, "tomllib", "logging", "pathlib"]) == []
+
+
+def test_no_transport_imports_httpx_unless_given_an_httpx_client() -> None:
+    """httpx is an optional extra: only an httpx client passed as ``http_client`` loads it,
+    and telling what was passed (a pool, or a wrong type) never imports it."""
+    statements = (
+        "import httpcore2\n"
+        "from kneo_client import KneoClient, Profile, SyncKneoClient\n"
+        "from kneo_client.core.transport import SyncTransport, Transport\n"
+        "profile = Profile(name='p', url='http://127.0.0.1:9', api_key='k_1234')\n"
+        "Transport(profile), KneoClient(profile)\n"
+        "SyncTransport(profile).close(), SyncKneoClient(profile).close()\n"
+        "SyncTransport(profile, http_client=httpcore2.ConnectionPool()).close()\n"
+        "try:\n"
+        "    Transport(profile, http_client=object())\n"
+        "except ValueError:\n"
+        "    pass"
+    )
+    assert modules_loaded_after(statements, ["httpx", "kneo_drivers.httpx"]) == []

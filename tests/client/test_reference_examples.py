@@ -478,8 +478,8 @@ async def test_forward_compatibility_example(url: str, platform: FakePlatform) -
 
 @pytest.mark.anyio
 async def test_bring_your_own_pool_is_left_open(profile: Profile, platform: FakePlatform) -> None:
-    """The "Bring your own httpx client" recipe cannot run as written: kneo-client does not
-    use httpx. Its equivalent passes a caller-owned ``httpcore2.AsyncConnectionPool`` as
+    """The "Bring your own httpx client" recipe runs as written in ``test_httpx_recipe.py``.
+    Its httpcore2 equivalent passes a caller-owned ``httpcore2.AsyncConnectionPool`` as
     ``http_client``; ``Transport.aclose()`` must leave that pool (and its connection) open.
     """
     shared = httpcore2.AsyncConnectionPool(max_connections=100, max_keepalive_connections=20)

@@ -1,0 +1,191 @@
+"""Drivers over a caller's httpx client: ``HttpxAsyncDriver`` for an ``httpx.AsyncClient``
+(on asyncio or trio) and ``HttpxBlockingDriver`` for an ``httpx.Client``.
+
+Contract: the other drivers' (``AsyncLoop``, ``BlockingLoop``): one exchange per ``Send``,
+the whole body read raw (never decoded) up to the core's cap, no retry, no redirect
+followed, no parsing, no decision; only httpx's transport exceptions are caught and a
+cancellation propagates after the call is told it was abandoned. The request is built
+from the ``Send`` alone (its absolute URL, headers and body; ``send.timeout`` for every
+phase), so the client's ``base_url``, default headers, cookies and params do not reach it;
+its transport, proxies, pool limits, TLS settings, ``auth`` and event hooks do. The client
+is the caller's: closing a driver leaves it open.
+
+The async driver cuts each attempt off at the call's deadline; the blocking one cannot
+interrupt a read, so it checks the deadline between body chunks (each read is bounded by
+``send.timeout``, which is already cut to what the deadline leaves).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+
+from kneo_drivers._log import log_attempt
+from kneo_drivers._transport import _KINDS as HTTPCORE_KINDS, Kinds, failure_kind, report, timeouts
+from kneo_drivers.anyio import AsyncLoop
+from kneo_drivers.blocking import BlockingLoop, read_capped
+from kneo_proto import Call, FailureKind, Send
+
+__all__ = ["KINDS", "HttpxAsyncDriver", "HttpxBlockingDriver", "to_httpx_request"]
+
+R = TypeVar("R")
+
+# httpx names its transport exceptions (and nests them) as httpcore does: httpcore2's table,
+# with httpx's classes. (``tests/drivers/test_httpx_driver.py`` lists every mapping.)
+KINDS: Kinds = tuple((getattr(httpx, cls.__name__), kind) for cls, kind in HTTPCORE_KINDS)
+# An httpx client may speak HTTP/2 (``http2=True``); h11 reports any other version it
+# parsed with HTTP/1.1 framing (see ``unsupported_version``).
+_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1", "HTTP/2"})
+
+
+def to_httpx_request(send: Send) -> httpx.Request:
+    """The ``Send``'s request as httpx takes it (httpx adds ``Host``), with phase timeouts."""
+    request = send.request
+    return httpx.Request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        content=request.body,
+        extensions=timeouts(send.timeout),
+    )
+
+
+class HttpxAsyncDriver(AsyncLoop):
+    """Executes calls over a caller's ``httpx.AsyncClient``, on asyncio or trio.
+
+    Args:
+        client: The client; ``aclose`` cuts running calls short and leaves it open.
+    """
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        super().__init__()
+        self.client = client
+
+    async def _attempt(self, call: Call[R], send: Send) -> None:
+        request = to_httpx_request(send)
+        try:
+            response = await self.client.send(request, stream=True, follow_redirects=False)
+            try:
+                problem = _version_problem(response)
+                loaded = _loaded(response)
+                chunks = response.aiter_raw() if loaded is None else _one(loaded)
+                cap = send.max_response_bytes
+                body = FailureKind.PROTOCOL if problem else await _read_capped(chunks, cap)
+                _deliver(call, send, response, body, problem)
+            finally:
+                # Shielded: the outcome is already reported, and the connection must go back.
+                with anyio.CancelScope(shield=True), suppress(httpx.TransportError):
+                    await response.aclose()
+        except httpx.TransportError as exc:
+            _report_failure(call, send, exc)
+
+
+class HttpxBlockingDriver(BlockingLoop):
+    """Executes calls over a caller's ``httpx.Client``; as thread-safe as the client.
+
+    Args:
+        client: The client; ``close`` ends calls in other threads (before their next
+            attempt) and leaves it open.
+    """
+
+    def __init__(self, client: httpx.Client) -> None:
+        super().__init__()
+        self.client = client
+
+    def _exchange(self, call: Call[R], send: Send) -> None:
+        give_up = None if send.remaining is None else time.monotonic() + send.remaining
+        request = to_httpx_request(send)
+        try:
+            response = self.client.send(request, stream=True, follow_redirects=False)
+            try:
+                problem = _version_problem(response)
+                loaded = _loaded(response)
+                chunks = response.iter_raw() if loaded is None else [loaded]
+                body = FailureKind.PROTOCOL if problem else read_capped(chunks, send, give_up)
+                _deliver(call, send, response, body, problem)
+            finally:
+                with suppress(httpx.TransportError):
+                    response.close()
+        except httpx.TransportError as exc:
+            _report_failure(call, send, exc)
+
+
+def _loaded(response: httpx.Response) -> bytes | None:
+    """The body, if the transport answered with it already read (``httpx.MockTransport``,
+    respx): no stream is left to read it from.
+    """
+    try:
+        return response.content
+    except httpx.ResponseNotRead:
+        return None
+
+
+async def _one(chunk: bytes) -> AsyncIterator[bytes]:
+    yield chunk
+
+
+async def _read_capped(body: AsyncIterator[bytes], cap: int) -> bytes | FailureKind:
+    """All of ``body``, or ``TOO_LARGE`` once it grows past ``cap`` bytes.
+
+    Past the cap the next read is cancelled, not the iteration abandoned: httpx nests async
+    generators, and closing the outer one leaves the inner ones for trio to finalize with a
+    ``ResourceWarning`` (encode/httpx#3686). The cancellation unwinds them all; the little
+    that httpx already holds in memory is skipped on the way.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    with anyio.CancelScope() as stop:
+        async for chunk in body:
+            size += len(chunk)
+            if size > cap:
+                stop.cancel()
+            else:
+                chunks.append(chunk)
+    return FailureKind.TOO_LARGE if size > cap else b"".join(chunks)
+
+
+def _version_problem(response: httpx.Response) -> str | None:
+    if response.http_version in _VERSIONS:
+        return None
+    return f"unsupported HTTP version {response.http_version!r} in the status line"
+
+
+def _deliver(
+    call: Call[Any],
+    send: Send,
+    response: httpx.Response,
+    body: bytes | FailureKind,
+    problem: str | None,
+) -> None:
+    report(call, send, response.status_code, response.headers.raw, body, problem)
+    if problem is not None or not call.connection_reusable:
+        _condemn(response)
+
+
+def _condemn(response: httpx.Response) -> None:
+    """Make the pool drop the HTTP/1.x connection that carried ``response``.
+
+    httpx gives no handle on the connection; httpcore's ``network_stream`` extension reaches
+    its socket. Shut down before the response is closed, the socket reads as closed by the
+    server when the pool next looks at the connection, so the pool closes it instead of
+    reusing it. (A custom transport without that extension keeps its own reuse rules.)
+    """
+    stream = response.extensions.get("network_stream")
+    if stream is None or response.http_version == "HTTP/2":  # one connection, many streams
+        return
+    sock = stream.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _report_failure(call: Call[Any], send: Send, exc: Exception) -> None:
+    kind = failure_kind(exc, KINDS)
+    call.receive_failure(kind, str(exc))
+    log_attempt(call, send, kind.value)
