@@ -30,6 +30,7 @@ from kneo_proto import (
     TerminalStatuses,
     page_of,
 )
+from kneo_proto._operation import check_page
 
 __all__ = [
     "ApiResponse",
@@ -217,9 +218,12 @@ _NO_ITEM = object()
 
 
 def _iterate_blocking(
-    session: BlockingSession, endpoint: Endpoint[Any, Any], args: Any, kwargs: dict[str, Any]
+    session: BlockingSession,
+    endpoint: Endpoint[Any, Any],
+    args: Any,
+    kwargs: dict[str, Any],
+    walk: PageWalk,
 ) -> Iterator[Any]:
-    walk = _walk(kwargs)
     while (page_request := walk.next_page()) is not None:
         limit, offset = page_request
         finished = session.execute(endpoint(*args, limit=limit, offset=offset, **kwargs))
@@ -241,9 +245,12 @@ def _page_items(walk: PageWalk, finished: Finished[Any], endpoint: Endpoint[Any,
 
 
 def _walk(kwargs: dict[str, Any]) -> PageWalk:
-    return PageWalk(
-        page_size=kwargs.pop("limit", DEFAULT_PAGE_SIZE), start_offset=kwargs.pop("offset", 0)
-    )
+    """The walk for an iterator's ``limit`` (page size) and ``offset``, checked as the list
+    endpoint checks them: a ``KneoUsageError`` when the iterator is made, before any request.
+    """
+    limit, offset = kwargs.pop("limit", DEFAULT_PAGE_SIZE), kwargs.pop("offset", 0)
+    check_page(limit, offset)
+    return PageWalk(page_size=limit, start_offset=offset)
 
 
 class AsyncPager(Generic[P, T]):
@@ -265,14 +272,18 @@ class BlockingPager(Generic[P, T]):
         self._endpoint = endpoint
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
-        return _iterate_blocking(self._session, self._endpoint, args, dict(kwargs))
+        arguments = dict(kwargs)
+        walk = _walk(arguments)  # here, not in the generator: misuse raises at once
+        return _iterate_blocking(self._session, self._endpoint, args, arguments, walk)
 
 
 class paginate(Generic[P, T]):
     """Bind a list endpoint as an iterator over every item of every page.
 
     The iterator takes the list endpoint's arguments; ``limit`` is the page size and
-    ``offset`` the first item. It holds one page in memory at a time.
+    ``offset`` the first item, checked as the list endpoint checks them (``limit`` 1 to 1000,
+    ``offset`` >= 0; else ``KneoUsageError`` when the iterator is made, before any request).
+    It holds one page in memory at a time.
     """
 
     def __init__(self, endpoint: Endpoint[P, Any], item: type[T]) -> None:

@@ -30,6 +30,8 @@ _PROFILE_KEYS = frozenset(
         "allow_insecure_http",
         "ca_bundle",
         "strict_responses",
+        "proxy",
+        "trust_env",
     }
 )
 
@@ -71,7 +73,8 @@ class KneoClient:
         strict_responses: Validate every response against ``spec/`` in full (True) or
             tolerantly (False, ADR 0011); None keeps the profile's setting.
         **transport_options: Passed to ``Transport`` (``retry_budget``,
-            ``max_connections``, ``ssl_context``, ``http_client``, ``driver``).
+            ``max_connections``, ``keepalive_expiry``, ``ssl_context``, ``verify``, ``proxy``,
+            ``trust_env``, ``http_client``, ``driver``).
 
     Attributes:
         platform: Operational surface: runs, traces, audit, credentials, policies, health.
@@ -104,8 +107,9 @@ class KneoClient:
         Args:
             name: Profile name; falls back to ``$KNEO_PROFILE``, then ``"default"``.
             **overrides: ``config_file``, ``url``, ``api_key``, ``auth_scheme``,
-                ``timeout``, ``allow_insecure_http``, ``ca_bundle`` and ``strict_responses``
-                go to ``load_profile``; anything else to the constructor.
+                ``timeout``, ``allow_insecure_http``, ``ca_bundle``, ``strict_responses``,
+                ``proxy`` and ``trust_env`` go to ``load_profile``; anything else to the
+                constructor.
         """
         profile_overrides, client_options = _split_overrides(overrides)
         return cls(load_profile(name, **profile_overrides), **client_options)

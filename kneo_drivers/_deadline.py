@@ -6,8 +6,11 @@ trips a per-read timeout. This backend wraps httpcore2's own: the driver sets a 
 the calling thread around each attempt, and every connect, TLS handshake, read and write
 waits at most until then (its own timeout, if shorter, still applies). An operation that
 would start past the deadline times out at once, as httpcore2's timeout exception for that
-phase, which the driver maps like any other. ``close()`` of a stream another thread is
-blocked on shuts the socket down instead, waking that thread, which then closes it.
+phase, which the driver maps like any other. No wait is longer than ``MAX_WAIT`` (the
+platform refuses a socket timeout past about 9.2e9 s, which a profile's timeout or a call's
+deadline may exceed). ``close()`` of a stream another thread is blocked on shuts the socket
+down instead, waking that thread, which then closes it. The backend remembers the streams it
+opened, so a forked child can let go of them (``release_all``).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+import weakref
 from contextlib import suppress
 from socket import SHUT_RDWR
 from typing import Any
 
-from kneo_drivers._transport import httpcore
+from kneo_drivers._orphans import release
+from kneo_drivers._transport import MAX_WAIT, httpcore
 
 __all__ = ["DeadlineBackend"]
 
@@ -30,20 +35,36 @@ class DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self) -> None:
         self._inner = httpcore.SyncBackend()
         self._local = threading.local()
+        self._streams: weakref.WeakSet[_DeadlineStream] = weakref.WeakSet()
 
     def set_deadline(self, at: float | None) -> None:
         """Bound this thread's socket waits by ``at`` (``time.monotonic()``); None: unbound."""
         self._local.at = at
 
     def clamp(self, timeout: float | None, expired: type[Exception]) -> float | None:
-        """``timeout`` shortened to what is left before this thread's deadline."""
+        """``timeout`` shortened to what is left before this thread's deadline, and to
+        ``MAX_WAIT``.
+        """
         at: float | None = getattr(self._local, "at", None)
         if at is None:
-            return timeout
-        left = at - time.monotonic()
+            return None if timeout is None else min(timeout, MAX_WAIT)
+        left = min(at - time.monotonic(), MAX_WAIT)
         if left <= 0:
             raise expired("the call's deadline expired")
         return left if timeout is None else min(timeout, left)
+
+    def tracked(self, stream: _DeadlineStream) -> _DeadlineStream:
+        """``stream``, remembered for ``release_all``."""
+        self._streams.add(stream)
+        return stream
+
+    def release_all(self) -> None:
+        """Close this process's descriptor of every socket opened here, sending nothing
+        (in a forked child: the parent's connections stay as they are).
+        """
+        for stream in list(self._streams):
+            release(stream)
+        self._streams.clear()
 
     def connect_tcp(
         self,
@@ -55,13 +76,14 @@ class DeadlineBackend(httpcore.NetworkBackend):
     ) -> _DeadlineStream:
         timeout = self.clamp(timeout, httpcore.ConnectTimeout)
         inner = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _DeadlineStream(inner, self)
+        return self.tracked(_DeadlineStream(inner, self))
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None
     ) -> _DeadlineStream:
         timeout = self.clamp(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options), self)
+        inner = self._inner.connect_unix_socket(path, timeout, socket_options)
+        return self.tracked(_DeadlineStream(inner, self))
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -131,9 +153,8 @@ class _DeadlineStream(httpcore.NetworkStream):
         timeout: float | None = None,
     ) -> _DeadlineStream:
         timeout = self._backend.clamp(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(
-            self._inner.start_tls(ssl_context, server_hostname, timeout), self._backend
-        )
+        inner = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return self._backend.tracked(_DeadlineStream(inner, self._backend))
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)

@@ -3,9 +3,10 @@ continuation) and maps its exceptions to the core's failure kinds.
 
 Invariants: every request gets finite connect, read, write and pool timeouts; pools are
 built with ``retries=0`` (every retry decision belongs to ``kneo_proto``), HTTP/1.1 only,
-and TLS verification on (httpcore2's default context, backed by the system trust store, or
-``tls_context(ca_bundle)`` for a profile that names its own CA: TLS 1.2 or later, certificates
-required, host names checked).
+and TLS verification on (httpcore2's default context, backed by ``SSL_CERT_FILE``,
+``SSL_CERT_DIR`` or the system trust store, or ``tls_context(ca_bundle)`` for a profile that
+names its own CA: TLS 1.2 or later, certificates required, host names checked) unless the
+caller passed ``verify=False`` (``unverified_context``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from typing import Any, NamedTuple
 import h11
 
 from kneo_drivers._log import log_attempt
-from kneo_proto import Call, FailureKind, KneoConfigurationError, Send
+from kneo_proto import (
+    DEFAULT_KEEPALIVE_EXPIRY,
+    Call,
+    FailureKind,
+    KneoConfigurationError,
+    Phase,
+    Proxy,
+    Send,
+)
 
 
 class _TrioOnDemand(types.ModuleType):
@@ -53,12 +62,18 @@ _import_httpcore()
 import httpcore2 as httpcore  # noqa: E402 - after the trio stand-in above
 
 __all__ = [
+    "ANYIO_STREAM",
+    "DEFAULT_KEEPALIVE_EXPIRY",
     "H11_STATE",
+    "default_tls_context",
     "HTTP11_CONNECTION",
+    "MAX_WAIT",
     "POOL_REQUEST",
     "PRIVATE_ATTRIBUTES",
     "TRANSPORT_ERRORS",
+    "failure_detail",
     "failure_kind",
+    "failure_phase",
     "httpcore",
     "timeouts",
     "tls_context",
@@ -66,9 +81,13 @@ __all__ = [
     "deliver",
     "holds_unread_bytes",
     "moved",
+    "new_async_pool",
+    "new_pool",
     "report",
+    "report_failure",
     "to_httpcore_request",
     "unsupported_version",
+    "unverified_context",
 ]
 
 TRANSPORT_ERRORS = (
@@ -88,7 +107,7 @@ _KINDS: Kinds = (
     (httpcore.TimeoutException, FailureKind.TIMEOUT),
     (httpcore.NetworkError, FailureKind.NETWORK),
     (httpcore.UnsupportedProtocol, FailureKind.CONNECT),
-    (httpcore.ProxyError, FailureKind.CONNECT),
+    (httpcore.ProxyError, FailureKind.PROXY),
     (httpcore.ProtocolError, FailureKind.PROTOCOL),
 )
 
@@ -107,6 +126,49 @@ def failure_kind(exc: Exception, kinds: Kinds = _KINDS) -> FailureKind:
     return FailureKind.NETWORK
 
 
+# Where each exception happened, most specific first (its class says; nothing is guessed).
+Phases = tuple[tuple[type[Exception], Phase], ...]
+_PHASES: Phases = (
+    (httpcore.PoolTimeout, Phase.POOL),
+    (httpcore.ConnectTimeout, Phase.CONNECT),
+    (httpcore.ConnectError, Phase.CONNECT),
+    (httpcore.WriteTimeout, Phase.WRITE),
+    (httpcore.WriteError, Phase.WRITE),
+    (httpcore.ReadTimeout, Phase.READ),
+    (httpcore.ReadError, Phase.READ),
+)
+
+
+def failure_phase(exc: Exception, phases: Phases = _PHASES) -> Phase | None:
+    """The phase a transport exception names by its class (httpcore2's by default), or None."""
+    return next((phase for cls, phase in phases if isinstance(exc, cls)), None)
+
+
+def failure_detail(exc: BaseException) -> str:
+    """The exception's text, with the root cause's when it adds to it.
+
+    httpcore2 wraps the OS or TLS error it met (on trio, inside an exception group, and
+    on trio a TLS failure's own text is empty): "All connection attempts failed" says less
+    than the ``ConnectionRefusedError: [Errno 111] ...`` below it. The walk stops at a
+    cancellation (the event loop's own way of ending a timed-out read, not a cause).
+    """
+    text = str(exc)
+    root = ""
+    seen: set[int] = set()
+    link: BaseException | None = exc.__cause__ or exc.__context__
+    while isinstance(link, Exception) and id(link) not in seen:
+        seen.add(id(link))
+        said = str(link)
+        if said and isinstance(link, ConnectionError):  # asyncio's text omits "refused"
+            said = f"{type(link).__name__}: {said}"
+        root = said or root
+        grouped = link.exceptions if isinstance(link, ExceptionGroup) else ()
+        link = grouped[0] if grouped else (link.__cause__ or link.__context__)
+    if not root or root in text:
+        return text
+    return f"{text}: {root}" if text and text not in root else root
+
+
 def _tls_failure_in_chain(exc: BaseException) -> bool:
     # httpcore2's pool re-raises a connect failure ``from None``: the ``ssl.SSLError`` then
     # survives only as ``__context__`` (on trio, one link further down).
@@ -118,6 +180,37 @@ def _tls_failure_in_chain(exc: BaseException) -> bool:
         seen.add(id(link))
         link = link.__cause__ or link.__context__
     return False
+
+
+def default_tls_context() -> ssl.SSLContext:
+    """httpcore2's default context (``SSL_CERT_FILE``, else ``SSL_CERT_DIR``, else the system
+    store), built once for a client instead of once per connection.
+
+    Building it reads every CA (tens of milliseconds); httpcore2 would do so on every new
+    connection, on the event loop, and raise a bare ``OSError`` there for a missing file.
+
+    Raises:
+        KneoConfigurationError: naming ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when they cannot be
+            loaded.
+    """
+    try:
+        directory = os.environ.get("SSL_CERT_DIR")
+        if directory and not os.environ.get("SSL_CERT_FILE") and not os.path.isdir(directory):
+            # OpenSSL reads a directory lazily: without this, every handshake would fail.
+            raise NotADirectoryError(20, "not a directory")
+        return httpcore.default_ssl_context()
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        named = [
+            f"{name}={os.environ[name]!r}"
+            for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")
+            if os.environ.get(name)
+        ]
+        where = " or ".join(named) or "the system trust store"
+        raise KneoConfigurationError(
+            f"the default TLS trust cannot be loaded from {where}: {reason}; fix or unset "
+            "that variable, or set ca_bundle (KNEO_CA_BUNDLE) to a PEM file of CA certificates"
+        ) from None
 
 
 def tls_context(ca_bundle: str) -> ssl.SSLContext:
@@ -143,8 +236,79 @@ def tls_context(ca_bundle: str) -> ssl.SSLContext:
     return context
 
 
+def unverified_context() -> ssl.SSLContext:
+    """Return the context of ``verify=False``: any certificate, any host name, TLS 1.2+.
+
+    The connection stays encrypted, but to whoever answers: only for the caller who asked.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False  # before verify_mode: CERT_NONE refuses a checked host
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _pool(proxy: Proxy | None, *, sync: bool, **options: Any) -> Any:
+    """A pool with no retries (the core decides), through ``proxy`` when the plan names one:
+    the class ``kneo_drivers/_proxy.py`` chooses for it.
+    """
+    from kneo_drivers._proxy import pool_class
+
+    cls, proxy_options = pool_class(proxy, sync=sync)
+    return cls(**proxy_options, **options, retries=0)
+
+
+def new_pool(
+    *,
+    ssl_context: ssl.SSLContext | None,
+    max_connections: int,
+    keepalive_expiry: float | None,
+    network_backend: Any = None,
+    proxy: Proxy | None = None,
+) -> httpcore.ConnectionPool:
+    """A blocking pool as every kneo-client pool is built (``_pool``)."""
+    pool: httpcore.ConnectionPool = _pool(
+        proxy,
+        sync=True,
+        ssl_context=ssl_context,
+        max_connections=max_connections,
+        keepalive_expiry=keepalive_expiry,
+        network_backend=network_backend,
+    )
+    return pool
+
+
+def new_async_pool(
+    *,
+    ssl_context: ssl.SSLContext | None,
+    max_connections: int,
+    keepalive_expiry: float | None,
+    network_backend: Any = None,
+    proxy: Proxy | None = None,
+) -> httpcore.AsyncConnectionPool:
+    """An async pool as every kneo-client pool is built (``_pool``)."""
+    pool: httpcore.AsyncConnectionPool = _pool(
+        proxy,
+        sync=False,
+        ssl_context=ssl_context,
+        max_connections=max_connections,
+        keepalive_expiry=keepalive_expiry,
+        network_backend=network_backend,
+    )
+    return pool
+
+
+# The longest one socket wait or sleep lasts. A profile accepts any finite timeout, but
+# Python refuses a socket timeout or a sleep past about 9.2e9 s (``OverflowError``, or
+# ``EINVAL`` for a sleep just under it); a wait of a day is as good as forever for one read.
+MAX_WAIT = 86_400.0
+
+
 def timeouts(seconds: float) -> dict[str, Any]:
-    """Return httpcore's ``extensions`` giving every phase the same finite timeout."""
+    """Return httpcore's ``extensions`` giving every phase the same finite timeout (at most
+    ``MAX_WAIT``).
+    """
+    seconds = min(seconds, MAX_WAIT)
     return {"timeout": {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}}
 
 
@@ -209,15 +373,18 @@ def unsupported_version(response: httpcore.Response) -> str | None:
 
 # -- httpcore2 internals (ADR 0010) ----------------------------------------------------------
 # httpcore2 offers no public handle on the connection behind a response, nor on bytes h11
-# holds past it. These three private attributes are the only ones kneo-client's code reads,
-# each named once here. ``tests/drivers/test_httpcore_private_api.py`` walks every one over a
-# real loopback request, so an httpcore2 release that moves one fails CI by name; at run time
-# a read that no longer resolves warns once (``RuntimeWarning``, an error under the test
-# suite's ``filterwarnings``) instead of falling back silently.
+# holds past it, nor on the anyio stream behind an asyncio connection (which
+# ``kneo_drivers/_orphans.py`` must close without its ended event loop). These four private
+# attributes are the only ones of httpcore2 kneo-client's code reads, each named once here.
+# ``tests/drivers/test_httpcore_private_api.py`` (``test_orphans.py`` for the fourth) walks
+# every one over a real loopback request, so an httpcore2 release that moves one fails CI by
+# name; at run time a read that no longer resolves warns once (``RuntimeWarning``, an error
+# under the test suite's ``filterwarnings``) instead of falling back silently.
 POOL_REQUEST = "_pool_request"  # the pool's response stream -> its PoolRequest (.connection)
 HTTP11_CONNECTION = "_connection"  # HTTPConnection -> its HTTP11Connection
 H11_STATE = "_h11_state"  # HTTP11Connection -> its h11.Connection (.trailing_data)
-PRIVATE_ATTRIBUTES = (POOL_REQUEST, HTTP11_CONNECTION, H11_STATE)
+ANYIO_STREAM = "_stream"  # AnyIOStream -> its anyio stream
+PRIVATE_ATTRIBUTES = (POOL_REQUEST, HTTP11_CONNECTION, H11_STATE, ANYIO_STREAM)
 
 _POOL_CONNECTIONS = (httpcore.HTTPConnection, httpcore.AsyncHTTPConnection)
 _HTTP11_CONNECTIONS = (httpcore.HTTP11Connection, httpcore.AsyncHTTP11Connection)
@@ -283,6 +450,19 @@ _WHY_STOPPED = {
     FailureKind.TOO_LARGE: "response body over the cap",
     FailureKind.TIMEOUT: "the call's deadline expired while the body was read",
 }
+
+
+def report_failure(
+    call: Call[Any],
+    send: Send,
+    exc: Exception,
+    kinds: Kinds = _KINDS,
+    phases: Phases = _PHASES,
+) -> None:
+    """Report a transport exception to ``call``: its kind, its text and its phase."""
+    kind = failure_kind(exc, kinds)
+    call.receive_failure(kind, failure_detail(exc), phase=failure_phase(exc, phases))
+    log_attempt(call, send, kind.value)
 
 
 def report(

@@ -8,6 +8,14 @@ Callers beyond twice the pool's size wait at a gate instead of piling into the p
 ``aclose`` cuts every running call short (each raises ``KneoClientClosedError``), so no
 attempt opens a connection on a pool that is being closed. ``AsyncLoop``, the loop around
 the exchanges, serves the httpx driver too.
+
+A driver serves one event loop at a time. A call in a new loop (a second ``asyncio.run``, a
+switch to trio) first lets go of what belonged to the last one, which has ended: the gate,
+and the connections of the pool this driver built (their sockets closed at once, without
+awaiting anything of the dead loop), then starts a fresh pool. A call while the last loop
+still runs in another thread is refused before anything is sent (``KneoUsageError``), and so
+is every call in a forked child over a caller's pool; a pool of the driver's own is replaced
+in the child at the fork (``kneo_drivers/_orphans.py``).
 """
 
 from __future__ import annotations
@@ -16,17 +24,30 @@ import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterable
 from contextlib import aclosing, suppress
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import anyio
 
-from kneo_drivers._log import log_attempt
+from kneo_drivers._orphans import (
+    ANOTHER_LOOP,
+    INHERITED,
+    Runner,
+    RunnerState,
+    TrackingBackend,
+    current_runner,
+    refused,
+    runner_state,
+    survive_fork,
+)
 from kneo_drivers._transport import (
+    DEFAULT_KEEPALIVE_EXPIRY,
     TRANSPORT_ERRORS,
     connection_of,
     deliver,
-    failure_kind,
     httpcore,
+    new_async_pool,
+    report_failure,
     to_httpcore_request,
     unsupported_version,
 )
@@ -36,6 +57,8 @@ from kneo_proto import (
     Failed,
     FailureKind,
     Finished,
+    Phase,
+    Proxy,
     Send,
     Sleep,
 )
@@ -60,13 +83,22 @@ class AsyncLoop:
         # One scope per running call: ``aclose`` cancels them, so that a call connecting,
         # waiting or sleeping cannot send (or leave a socket open) after the pool is closed.
         self._running: set[anyio.CancelScope] = set()
+        self._runner: Runner | None = None  # the event loop of the last call
+        self._inherited = False  # True in a forked child whose connections are the parent's
+        survive_fork(self)
 
     async def execute(self, call: Call[R]) -> Finished[R]:
         """Run ``call`` to its end; return its ``Finished`` or raise its error.
 
         Raises:
             KneoClientClosedError: when the driver is closed before or while the call runs.
+            KneoUsageError: before anything is sent, in a forked child over a caller's pool,
+                or while the event loop of the last call still runs in another thread.
         """
+        if self._inherited:
+            raise refused(call, INHERITED)
+        if current_runner() is not self._runner:
+            self._follow_runner(call)
         with anyio.CancelScope() as closing:
             self._running.add(closing)
             try:
@@ -106,8 +138,37 @@ class AsyncLoop:
         """Sleep for ``seconds`` in the running event loop."""
         await anyio.sleep(seconds)
 
+    def _follow_runner(self, call: Call[Any] | None) -> None:
+        """Move to the running event loop, letting go of what belonged to the last one.
+
+        Raises:
+            KneoUsageError: the last one still runs (in another thread); nothing is touched.
+        """
+        runner = current_runner()
+        if self._runner is not None and runner is not self._runner:
+            state = runner_state(self._runner)
+            if state is RunnerState.RUNNING:
+                raise refused(call, ANOTHER_LOOP)
+            self._running.clear()  # scopes of the last loop: cancelling one would call into it
+            self._leave_runner(state)
+        self._runner = runner
+
+    def _leave_runner(self, state: RunnerState) -> None:
+        """Let go of what belonged to the last event loop, which is in ``state``."""
+
+    def _after_fork(self) -> None:
+        """In a forked child: refuse every call, before sending (the pool is the caller's)."""
+        self._inherited = True
+        self._running.clear()
+        self._runner = None
+
     async def aclose(self) -> None:
-        """Cut every running call short (each raises ``KneoClientClosedError``)."""
+        """Cut every running call short (each raises ``KneoClientClosedError``).
+
+        From another event loop than the calls': as a call there would, it first lets go of
+        what belonged to theirs.
+        """
+        self._follow_runner(None)
         self._closed = True
         for running in self._running:
             running.cancel()
@@ -119,7 +180,10 @@ class AsyncDriver(AsyncLoop):
     Args:
         max_connections: Pool size; twice as many calls may be inside the pool at once.
         ssl_context: TLS settings; verifying by default.
+        keepalive_expiry: Seconds an idle connection is kept (None: as long as it lasts).
         pool: A caller-owned pool to use instead (not closed by ``aclose``).
+        proxy: The proxy the pool goes through, as ``kneo_proto.plan_proxy`` chose it
+            (None: direct).
     """
 
     def __init__(
@@ -127,13 +191,21 @@ class AsyncDriver(AsyncLoop):
         *,
         max_connections: int = 20,
         ssl_context: ssl.SSLContext | None = None,
+        keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY,
         pool: httpcore.AsyncConnectionPool | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         super().__init__()
         self._owns_pool = pool is None
-        self._pool = pool or httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context, max_connections=max_connections, retries=0
+        self._new_pool = partial(
+            new_async_pool,
+            ssl_context=ssl_context,
+            max_connections=max_connections,
+            keepalive_expiry=keepalive_expiry,
+            proxy=proxy,
         )
+        self._backend = TrackingBackend()
+        self._pool = pool or self._new_pool(network_backend=self._backend)
         self._max_connections = max_connections
         self._gate: anyio.Semaphore | None = None
 
@@ -149,7 +221,9 @@ class AsyncDriver(AsyncLoop):
                 acquired = True
             if not acquired:
                 call.receive_failure(
-                    FailureKind.CONNECT_TIMEOUT, "waited too long for a connection"
+                    FailureKind.CONNECT_TIMEOUT,
+                    "waited too long for a connection",
+                    phase=Phase.POOL,
                 )
                 return
         try:
@@ -187,6 +261,26 @@ class AsyncDriver(AsyncLoop):
             # After the release (which would mark it idle again): closed, the pool drops it.
             await _close(connection)
 
+    def _leave_runner(self, state: RunnerState) -> None:
+        self._gate = None  # anyio made it for the last loop's library and bound it there
+        self._replace_pool(loop_idle=state is RunnerState.IDLE)
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's connections (their descriptors closed in
+        this process only, nothing sent, no event loop touched) and start a fresh pool.
+        """
+        super()._after_fork()  # refused until the fresh pool is in place
+        self._gate = None
+        self._replace_pool()
+        self._inherited = not self._owns_pool
+
+    def _replace_pool(self, *, loop_idle: bool = False) -> None:
+        """Release the connections of the pool this driver built, and build a fresh one."""
+        if self._owns_pool:
+            self._backend.release_all(loop_idle=loop_idle)
+            self._backend = TrackingBackend()
+            self._pool = self._new_pool(network_backend=self._backend)
+
     def _gate_for(self) -> anyio.Semaphore:
         if self._gate is None:
             # Twice the pool: a short queue inside the pool lets a finished request hand its
@@ -222,8 +316,7 @@ async def _read_capped(response: httpcore.Response, cap: int) -> bytes | Failure
 
 
 def _report_failure(call: Call[R], send: Send, exc: Exception) -> None:
-    call.receive_failure(failure_kind(exc), str(exc))
-    log_attempt(call, send, failure_kind(exc).value)
+    report_failure(call, send, exc)
 
 
 async def _close(connection: Any) -> None:

@@ -7,7 +7,9 @@ call's deadline, even against a server dripping one byte at a time. (Over a call
 pool the deadline is checked between body chunks only.) ``close()`` from another thread
 ends calls in flight with ``KneoClientClosedError``. ``LockedTokenBucket`` makes a client's
 retry budget safe to share between threads. ``BlockingLoop``, the loop around
-the exchanges, serves the httpx driver too.
+the exchanges, serves the httpx driver too. In a child of ``os.fork()`` the pool this driver
+built is replaced at the fork (the parent's connections forgotten, nothing sent on them),
+and a call over a caller's pool is refused before anything is sent (``_orphans.py``).
 """
 
 from __future__ import annotations
@@ -17,20 +19,34 @@ import threading
 import time
 from collections.abc import Iterable
 from contextlib import suppress
+from functools import partial
 from typing import Any, TypeVar
 
 from kneo_drivers._deadline import DeadlineBackend
-from kneo_drivers._log import log_attempt
+from kneo_drivers._orphans import INHERITED, refused, survive_fork
 from kneo_drivers._transport import (
+    DEFAULT_KEEPALIVE_EXPIRY,
+    MAX_WAIT,
     TRANSPORT_ERRORS,
     connection_of,
     deliver,
-    failure_kind,
     httpcore,
+    new_pool,
+    report_failure,
     to_httpcore_request,
     unsupported_version,
 )
-from kneo_proto import Call, Clock, Failed, FailureKind, Finished, Send, Sleep, TokenBucket
+from kneo_proto import (
+    Call,
+    Clock,
+    Failed,
+    FailureKind,
+    Finished,
+    Proxy,
+    Send,
+    Sleep,
+    TokenBucket,
+)
 
 __all__ = ["BlockingDriver", "LockedTokenBucket"]
 
@@ -41,10 +57,16 @@ CLOCK = Clock(monotonic=time.monotonic, wall=time.time)
 class LockedTokenBucket(TokenBucket):
     """A ``TokenBucket`` whose withdrawals and deposits are atomic across threads."""
 
-    __slots__ = ("_lock",)
+    __slots__ = ("__weakref__", "_lock")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._lock = threading.Lock()
+        survive_fork(self)
+
+    def _after_fork(self) -> None:
+        # A thread of the parent may have held the lock at the fork: in the child it would
+        # never be released.
         self._lock = threading.Lock()
 
     def withdraw(self, cost: int) -> bool:
@@ -69,10 +91,14 @@ class BlockingLoop:
 
     def __init__(self) -> None:
         self._closed = False
+        self._inherited = False  # True in a forked child whose connections are the parent's
+        survive_fork(self)
 
     def execute(self, call: Call[R]) -> Finished[R]:
         """Run ``call`` to its end; return its ``Finished`` or raise its error."""
         try:
+            if self._inherited:
+                raise refused(call, INHERITED)
             while not self._closed:
                 action = call.next_action()
                 if isinstance(action, Send):
@@ -92,8 +118,10 @@ class BlockingLoop:
         raise call.close()
 
     def sleep(self, seconds: float) -> None:
-        """Block the calling thread for ``seconds``."""
-        time.sleep(seconds)
+        """Block the calling thread for ``seconds`` (in slices the platform accepts)."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            time.sleep(min(left, MAX_WAIT))
 
     def _exchange(self, call: Call[R], send: Send) -> None:
         """Make one exchange, within ``send.remaining``, and report its outcome to ``call``."""
@@ -111,6 +139,10 @@ class BlockingLoop:
     def _close_pool(self) -> None:
         """Close the pool this driver created, if any (a caller's is left open)."""
 
+    def _after_fork(self) -> None:
+        """In a forked child: refuse every call, before sending (the pool is the caller's)."""
+        self._inherited = True
+
 
 class BlockingDriver(BlockingLoop):
     """Executes calls over an ``httpcore.ConnectionPool``; safe to share between threads.
@@ -118,7 +150,10 @@ class BlockingDriver(BlockingLoop):
     Args:
         max_connections: Pool size.
         ssl_context: TLS settings; verifying by default.
+        keepalive_expiry: Seconds an idle connection is kept (None: as long as it lasts).
         pool: A caller-owned pool to use instead (not closed by ``close``).
+        proxy: The proxy the pool goes through, as ``kneo_proto.plan_proxy`` chose it
+            (None: direct).
     """
 
     def __init__(
@@ -126,17 +161,32 @@ class BlockingDriver(BlockingLoop):
         *,
         max_connections: int = 20,
         ssl_context: ssl.SSLContext | None = None,
+        keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY,
         pool: httpcore.ConnectionPool | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         super().__init__()
         self._owns_pool = pool is None
         self._backend = DeadlineBackend()
-        self._pool = pool or httpcore.ConnectionPool(
+        self._new_pool = partial(
+            new_pool,
             ssl_context=ssl_context,
             max_connections=max_connections,
-            retries=0,
-            network_backend=self._backend,
+            keepalive_expiry=keepalive_expiry,
+            proxy=proxy,
         )
+        self._pool = pool or self._new_pool(network_backend=self._backend)
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's connections (their descriptors closed in
+        this process only, nothing sent) and start a fresh pool.
+        """
+        super()._after_fork()  # refused until the fresh pool is in place
+        if self._owns_pool:
+            self._backend.release_all()
+            self._backend = DeadlineBackend()
+            self._pool = self._new_pool(network_backend=self._backend)
+            self._inherited = False
 
     def _exchange(self, call: Call[R], send: Send) -> None:
         if send.remaining is None:
@@ -184,8 +234,7 @@ class BlockingDriver(BlockingLoop):
             # caller raises KneoClientClosedError), and no connection may outlive it.
             self._close_pool()
             return
-        call.receive_failure(failure_kind(exc), str(exc))
-        log_attempt(call, send, failure_kind(exc).value)
+        report_failure(call, send, exc)
 
     def _close_pool(self) -> None:
         if self._owns_pool:

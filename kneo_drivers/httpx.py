@@ -8,7 +8,10 @@ cancellation propagates after the call is told it was abandoned. The request is 
 from the ``Send`` alone (its absolute URL, headers and body; ``send.timeout`` for every
 phase), so the client's ``base_url``, default headers, cookies and params do not reach it;
 its transport, proxies, pool limits, TLS settings, ``auth`` and event hooks do. The client
-is the caller's: closing a driver leaves it open.
+is the caller's: closing a driver leaves it open, and its connections follow httpx's rules,
+not kneo-client's: an ``httpx.AsyncClient`` belongs to the event loop it was first used in.
+In a child of ``os.fork()`` the driver refuses every call before anything is sent
+(``KneoUsageError``): the client's pooled connections would be shared with the parent.
 
 The async driver cuts each attempt off at the call's deadline; the blocking one cannot
 interrupt a read, so it checks the deadline between body chunks (each read is bounded by
@@ -26,19 +29,27 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from kneo_drivers._log import log_attempt
-from kneo_drivers._transport import _KINDS as HTTPCORE_KINDS, Kinds, failure_kind, report, timeouts
+from kneo_drivers._transport import (
+    _KINDS as HTTPCORE_KINDS,
+    _PHASES as HTTPCORE_PHASES,
+    Kinds,
+    Phases,
+    report,
+    report_failure,
+    timeouts,
+)
 from kneo_drivers.anyio import AsyncLoop
 from kneo_drivers.blocking import BlockingLoop, read_capped
 from kneo_proto import Call, FailureKind, Send
 
-__all__ = ["KINDS", "HttpxAsyncDriver", "HttpxBlockingDriver", "to_httpx_request"]
+__all__ = ["KINDS", "PHASES", "HttpxAsyncDriver", "HttpxBlockingDriver", "to_httpx_request"]
 
 R = TypeVar("R")
 
 # httpx names its transport exceptions (and nests them) as httpcore does: httpcore2's table,
 # with httpx's classes. (``tests/drivers/test_httpx_driver.py`` lists every mapping.)
 KINDS: Kinds = tuple((getattr(httpx, cls.__name__), kind) for cls, kind in HTTPCORE_KINDS)
+PHASES: Phases = tuple((getattr(httpx, cls.__name__), phase) for cls, phase in HTTPCORE_PHASES)
 # An httpx client may speak HTTP/2 (``http2=True``); h11 reports any other version it
 # parsed with HTTP/1.1 framing (see ``unsupported_version``).
 _VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1", "HTTP/2"})
@@ -186,6 +197,4 @@ def _condemn(response: httpx.Response) -> None:
 
 
 def _report_failure(call: Call[Any], send: Send, exc: Exception) -> None:
-    kind = failure_kind(exc, KINDS)
-    call.receive_failure(kind, str(exc))
-    log_attempt(call, send, kind.value)
+    report_failure(call, send, exc, KINDS, PHASES)

@@ -19,17 +19,19 @@ time in through a ``Clock``. Embed it in any HTTP stack::
 """
 
 from kneo_proto import endpoints, models
-from kneo_proto._actions import Action, Failed, FailureKind, Finished, Send, Sleep
+from kneo_proto._actions import Action, Failed, FailureKind, Finished, Phase, Send, Sleep
 from kneo_proto._auth import ApiKeyAuth, AuthScheme, normalize_api_key
 from kneo_proto._budget import RetryBudget, TokenBucket
 from kneo_proto._call import Call, CallState
 from kneo_proto._config import (
+    DEFAULT_KEEPALIVE_EXPIRY,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT_SECONDS,
     USER_AGENT,
     CallOptions,
     ClientConfig,
     Clock,
+    check_keepalive_expiry,
     is_loopback_host,
 )
 from kneo_proto._errors import (
@@ -50,6 +52,7 @@ from kneo_proto._errors import (
     KneoPaginationError,
     KneoPermissionError,
     KneoProtocolError,
+    KneoProxyError,
     KneoRateLimited,
     KneoResponseTooLargeError,
     KneoServerError,
@@ -85,13 +88,16 @@ from kneo_proto._profiles import (
     ENV_AUTH_SCHEME,
     ENV_CA_BUNDLE,
     ENV_PROFILE,
+    ENV_PROXY,
     ENV_STRICT_RESPONSES,
     ENV_TIMEOUT,
+    ENV_TRUST_ENV,
     ENV_URL,
     Profile,
     resolve_profile,
 )
-from kneo_proto._redact import REDACTED, SENSITIVE_HEADER_TOKENS, redact_headers
+from kneo_proto._proxy import PROXY_SCHEMES, Proxy, ProxyPlan, parse_proxy_url, plan_proxy
+from kneo_proto._redact import REDACTED, SENSITIVE_HEADER_TOKENS, redact_headers, redact_url
 from kneo_proto._request_ids import (
     ATTEMPT_HEADER,
     REQUEST_ID_HEADER,
@@ -109,6 +115,7 @@ from kneo_proto._version import __version__
 
 __all__ = [
     "ATTEMPT_HEADER",
+    "DEFAULT_KEEPALIVE_EXPIRY",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_PROFILE_NAME",
@@ -120,7 +127,9 @@ __all__ = [
     "ENV_CA_BUNDLE",
     "ENV_STRICT_RESPONSES",
     "ENV_PROFILE",
+    "ENV_PROXY",
     "ENV_TIMEOUT",
+    "ENV_TRUST_ENV",
     "ENV_URL",
     "ERROR_CODE_IDEMPOTENCY_IN_PROGRESS",
     "ERROR_CODE_IDEMPOTENCY_MISMATCH",
@@ -161,6 +170,7 @@ __all__ = [
     "KneoPaginationError",
     "KneoPermissionError",
     "KneoProtocolError",
+    "KneoProxyError",
     "KneoRateLimited",
     "KneoResponseTooLargeError",
     "KneoServerError",
@@ -173,10 +183,14 @@ __all__ = [
     "KneoWaitTimeoutError",
     "Operation",
     "PageWalk",
+    "PROXY_SCHEMES",
     "PaginatedResult",
     "Parts",
+    "Phase",
     "Profile",
     "ProfileError",
+    "Proxy",
+    "ProxyPlan",
     "Request",
     "Response",
     "RetryBudget",
@@ -191,13 +205,17 @@ __all__ = [
     "endpoints",
     "from_response",
     "generate_request_id",
+    "check_keepalive_expiry",
     "is_loopback_host",
     "models",
     "new_idempotency_key",
     "normalize_api_key",
     "page_of",
+    "parse_proxy_url",
     "parse_retry_after",
+    "plan_proxy",
     "redact_headers",
+    "redact_url",
     "resolve_profile",
     "retry_is_safe",
     "validate_idempotency_key",

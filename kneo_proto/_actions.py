@@ -14,7 +14,7 @@ import msgspec
 from kneo_proto._errors import KneoError
 from kneo_proto._http import Request, Response
 
-__all__ = ["Action", "Failed", "FailureKind", "Finished", "Send", "Sleep"]
+__all__ = ["Action", "Failed", "FailureKind", "Finished", "Phase", "Send", "Sleep"]
 
 R = TypeVar("R")
 
@@ -24,7 +24,10 @@ class FailureKind(enum.Enum):
 
     ``CONNECT`` and ``CONNECT_TIMEOUT`` mean no byte of the request was sent (connection
     refused, connect or pool timeout), so any request may be retried. The others happened
-    after sending began, so only a request that is safe to repeat is retried.
+    after sending began, so only a request that is safe to repeat is retried. ``PROXY``: the
+    proxy refused the tunnel (a CONNECT answered with another status than 2xx, or a SOCKS
+    refusal; the detail carries the proxy's words): nothing reached the platform, and the core
+    decides from the detail whether another attempt can help (``kneo_proto/_proxy.py``).
     """
 
     CONNECT = "connect"
@@ -34,6 +37,21 @@ class FailureKind(enum.Enum):
     NETWORK = "network"
     PROTOCOL = "protocol"
     TOO_LARGE = "too_large"
+    PROXY = "proxy"
+
+
+class Phase(enum.Enum):
+    """Where in an exchange a transport failure happened, as the driver's exception says.
+
+    ``CONNECT``: opening the connection (TCP, TLS); ``POOL``: waiting for a free pooled
+    connection; ``WRITE``: sending the request; ``READ``: waiting for or reading the response.
+    Only words the failure's message; what to do with the failure is the ``FailureKind``'s.
+    """
+
+    CONNECT = "connect"
+    POOL = "pool"
+    WRITE = "write"
+    READ = "read"
 
 
 class Send(msgspec.Struct, frozen=True):

@@ -24,7 +24,7 @@ import random
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-from kneo_proto._actions import Action, Failed, FailureKind, Finished, Send, Sleep
+from kneo_proto._actions import Action, Failed, FailureKind, Finished, Phase, Send, Sleep
 from kneo_proto._budget import TokenBucket
 from kneo_proto._config import CallOptions, ClientConfig, Clock
 from kneo_proto._errors import (
@@ -41,6 +41,7 @@ from kneo_proto._errors import (
     from_response,
     parse_error_body,
 )
+from kneo_proto._explain import retry_after_note, seconds, transport_message, with_note
 from kneo_proto._http import (
     HeaderPairs,
     Request,
@@ -50,6 +51,7 @@ from kneo_proto._http import (
 )
 from kneo_proto._idempotency import IDEMPOTENCY_KEY_HEADER
 from kneo_proto._operation import Operation
+from kneo_proto._proxy import explain_proxy_refusal, proxy_error
 from kneo_proto._request_ids import (
     ATTEMPT_HEADER,
     REQUEST_ID_HEADER,
@@ -67,15 +69,16 @@ __all__ = ["Call", "CallState"]
 
 R = TypeVar("R")
 
-_TRANSPORT_ERRORS: dict[FailureKind, tuple[type[KneoError], str]] = {
-    FailureKind.CONNECT: (KneoNetworkError, "could not connect"),
-    FailureKind.CONNECT_TIMEOUT: (KneoTimeoutError, "timed out before sending"),
-    FailureKind.TLS: (KneoTLSError, "TLS handshake failed"),
-    FailureKind.TIMEOUT: (KneoTimeoutError, "timed out"),
-    FailureKind.NETWORK: (KneoNetworkError, "connection failed"),
-    FailureKind.PROTOCOL: (KneoProtocolError, "invalid HTTP response"),
-    FailureKind.TOO_LARGE: (KneoResponseTooLargeError, "response body too large"),
+_TRANSPORT_ERRORS: dict[FailureKind, type[KneoError]] = {
+    FailureKind.CONNECT: KneoNetworkError,
+    FailureKind.CONNECT_TIMEOUT: KneoTimeoutError,
+    FailureKind.TLS: KneoTLSError,
+    FailureKind.TIMEOUT: KneoTimeoutError,
+    FailureKind.NETWORK: KneoNetworkError,
+    FailureKind.PROTOCOL: KneoProtocolError,
+    FailureKind.TOO_LARGE: KneoResponseTooLargeError,
 }
+_TIMEOUT_KINDS = frozenset({FailureKind.CONNECT_TIMEOUT, FailureKind.TIMEOUT})
 _DETAIL_LIMIT = 200
 # Headers the SDK alone sets: credentials, call identity, and message framing (a caller's
 # Content-Length or Transfer-Encoding next to ours would let a request be split).
@@ -176,7 +179,10 @@ class Call(Generic[R]):
         self._rng = rng
         self._timeout = options.timeout if options.timeout is not None else config.timeout
         self._started = clock.monotonic()
+        self._deadline_seconds = options.deadline
         self._deadline = None if options.deadline is None else self._started + options.deadline
+        self._attempt_timeout = self._timeout
+        self._cut_by_deadline = False  # the last attempt's timeout was what the deadline left
         self._headers = self._base_headers(options)
         self._url = config.base_url + operation.target
         self._delay = 0.0
@@ -231,6 +237,7 @@ class Call(Generic[R]):
             retry_after=retry_after,
             secret=self._config.auth.secret if self._config.auth else None,
         )
+        explain_proxy_refusal(error, self._config.proxy)  # a 407 names the proxy
         # Only a 409 says the original request is still running; a 422 with that code is not.
         in_progress = status == 409 and isinstance(error, KneoIdempotencyInProgressError)
         retryable = status_is_retryable(status) or in_progress
@@ -239,15 +246,31 @@ class Call(Generic[R]):
         else:
             self._fail(error)
 
-    def receive_failure(self, kind: FailureKind, detail: str = "") -> None:
-        """Report that the last ``Send`` failed in transport with ``kind``."""
+    def receive_failure(
+        self, kind: FailureKind, detail: str = "", *, phase: Phase | None = None
+    ) -> None:
+        """Report that the last ``Send`` failed in transport with ``kind``.
+
+        Args:
+            kind: What kind of failure it was (decides the error class and the retry).
+            detail: The transport library's text for it, for the message.
+            phase: Where in the exchange it happened, when the library says, for the message.
+        """
         self._check("receive_failure")
-        cls, what = _TRANSPORT_ERRORS[kind]
-        message = f"{self.operation.method} {self.operation.path}: {what}"
-        if detail:
-            message += f": {detail[:_DETAIL_LIMIT]}"
-        error = cls(
-            message + f" (request_id={self.request_id})",
+        if kind is FailureKind.PROXY or (kind is FailureKind.CONNECT and self._config.proxy):
+            self._proxy_failure(kind, detail)
+            return
+        explained = transport_message(
+            kind,
+            origin=self._config.origin,
+            detail=detail[:_DETAIL_LIMIT],
+            phase=phase,
+            timeout=self._attempt_timeout,
+            deadline=self._deadline_seconds if self._deadline_ran_out(kind) else None,
+        )
+        error = _TRANSPORT_ERRORS[kind](
+            f"{self.operation.method} {self.operation.path}: {explained} "
+            f"(request_id={self.request_id})",
             request_id=self.request_id,
             idempotency_key=self.idempotency_key,
             method=self.operation.method,
@@ -313,6 +336,13 @@ class Call(Generic[R]):
     def _keyed(self) -> bool:
         return self.idempotency_key is not None
 
+    def _deadline_ran_out(self, kind: FailureKind) -> bool:
+        """Whether the call's deadline, rather than the timeout alone, ended the attempt."""
+        if kind not in _TIMEOUT_KINDS or self._deadline is None:
+            return False
+        remaining = self.remaining()
+        return self._cut_by_deadline or (remaining is not None and remaining <= 0)
+
     # -- internals -----------------------------------------------------------------------
 
     def _check(self, method: str) -> None:
@@ -348,8 +378,10 @@ class Call(Generic[R]):
             self._deposit(self._unsent_tokens)
             self._fail(
                 KneoTimeoutError(
-                    f"{self.operation.method} {self.operation.path}: deadline expired before "
-                    f"attempt {self.attempts + 1} (request_id={self.request_id})",
+                    f"{self.operation.method} {self.operation.path}: the call's deadline of "
+                    f"{seconds(self._deadline_seconds or 0.0)} expired before attempt "
+                    f"{self.attempts + 1} - raise deadline (client.with_options(deadline=...)) "
+                    f"if the call needs longer (request_id={self.request_id})",
                     kind="deadline",
                     request_id=self.request_id,
                     idempotency_key=self.idempotency_key,
@@ -366,6 +398,8 @@ class Call(Generic[R]):
         headers = (*self._headers, (ATTEMPT_HEADER, str(self.attempts)))
         request = Request(self.operation.method, self._url, headers, self.operation.body or b"")
         timeout = self._timeout if remaining is None else min(self._timeout, remaining)
+        self._attempt_timeout = timeout
+        self._cut_by_deadline = timeout < self._timeout
         return Send(request, timeout, self._config.max_response_bytes, self.attempts, remaining)
 
     def _retry_after(self, response: Response) -> float | None:
@@ -384,7 +418,8 @@ class Call(Generic[R]):
             retry_after > self.policy.max_retry_after
             or (remaining is not None and retry_after >= remaining)
         ):
-            self._fail(error)
+            note = retry_after_note(retry_after, self.policy.max_retry_after, remaining)
+            self._fail(with_note(error, note))
             return
         delay = self.policy.delay_for(self.attempts + 1, retry_after, rng=self._rng)
         if remaining is not None and delay >= remaining:
@@ -444,6 +479,23 @@ class Call(Generic[R]):
     def _deposit(self, amount: int) -> None:
         if self._budget is not None and amount:
             self._budget.deposit(amount)
+
+    def _proxy_failure(self, kind: FailureKind, detail: str) -> None:
+        """The proxy was unreachable (``CONNECT``) or refused the tunnel (``PROXY``)."""
+        error, retryable = proxy_error(
+            self._config.proxy,
+            kind,
+            detail[:_DETAIL_LIMIT],
+            method=self.operation.method,
+            path=self.operation.path,
+            request_id=self.request_id,
+            idempotency_key=self.idempotency_key,
+            attempts=self.attempts,
+        )
+        if retryable:  # nothing reached the platform: safe for every method
+            self._retry_or_fail(error, kind, None)
+        else:
+            self._fail(error)
 
     def _fail(self, error: KneoError) -> None:
         error.sent_request_id = self.request_id

@@ -17,23 +17,30 @@ from urllib.parse import SplitResult, urlsplit
 from kneo_proto._auth import ApiKeyAuth, AuthScheme
 from kneo_proto._errors import KneoConfigurationError, KneoInsecureTransportError
 from kneo_proto._headers import check_header_name, check_header_value
+from kneo_proto._proxy import Proxy
 from kneo_proto._redact import redact_headers
 from kneo_proto._retry import RetryPolicy
 from kneo_proto._version import __version__
 
 __all__ = [
+    "DEFAULT_KEEPALIVE_EXPIRY",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT_SECONDS",
     "USER_AGENT",
     "CallOptions",
     "ClientConfig",
     "Clock",
+    "check_keepalive_expiry",
     "is_loopback_host",
+    "normalize_base_url",
     "parse_base_url",
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+DEFAULT_KEEPALIVE_EXPIRY = 5.0
+"""Seconds an idle pooled connection is kept (httpx's default). Load balancers drop idle
+connections after tens of seconds, so a client idle for longer opens a fresh one."""
 USER_AGENT = (
     f"kneo-client/{__version__} Python/{sys.version_info.major}.{sys.version_info.minor}."
     f"{sys.version_info.micro}"
@@ -51,6 +58,21 @@ class Clock:
 
     monotonic: Callable[[], float]
     wall: Callable[[], float]
+
+
+def check_keepalive_expiry(seconds: float | None) -> None:
+    """Raise ``KneoConfigurationError`` unless ``seconds`` is None or finite and > 0."""
+    if seconds is None:
+        return
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise KneoConfigurationError(
+            f"keepalive_expiry must be a number of seconds or None, not {type(seconds).__name__}"
+        )
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise KneoConfigurationError(
+            f"keepalive_expiry must be a finite number of seconds > 0 (or None to keep idle "
+            f"connections as long as they last), not {seconds!r}"
+        )
 
 
 def is_loopback_host(host: str) -> bool:
@@ -96,6 +118,25 @@ def parse_base_url(url: str) -> SplitResult:
     return parts
 
 
+def normalize_base_url(url: str) -> tuple[str, str | None]:
+    """``url`` as requests are built on it, and a note for the user when it was changed.
+
+    Every endpoint path starts with ``/v1`` (``/v1/runs``): a base URL ending in ``/v1``
+    would send ``/v1/v1/runs``, which the platform answers with 404. That trailing ``/v1``
+    is dropped (a gateway prefix before it stays: ``https://gw/kneo/v1`` -> ``https://gw/kneo``).
+    """
+    base = url.strip().rstrip("/")
+    path = urlsplit(base).path
+    if not (path == "/v1" or path.endswith("/v1")):
+        return base, None
+    fixed = base.removesuffix("/v1")
+    return fixed, (
+        f"base URL {base} ends in /v1, which every request path already starts with "
+        f"(requests would go to /v1/v1/... and get 404): using {fixed} instead. Drop /v1 "
+        "from the profile's url (or KNEO_URL) to silence this warning"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CallOptions:
     """Per-call overrides; a field left as None keeps the client's setting.
@@ -117,9 +158,13 @@ class CallOptions:
 
     def __post_init__(self) -> None:
         if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
-            raise KneoConfigurationError("timeout must be a finite number of seconds > 0")
+            raise KneoConfigurationError(
+                f"timeout must be a finite number of seconds > 0, not {self.timeout!r}"
+            )
         if self.deadline is not None and not (math.isfinite(self.deadline) and self.deadline >= 0):
-            raise KneoConfigurationError("deadline must be a finite number of seconds >= 0")
+            raise KneoConfigurationError(
+                f"deadline must be a finite number of seconds >= 0, not {self.deadline!r}"
+            )
         for key, value in (self.headers or {}).items():
             check_header_name(key)
             check_header_value(key, value)
@@ -159,6 +204,9 @@ class ClientConfig:
         user_agent: The ``User-Agent`` header.
         strict_responses: Validate every 2xx body against ``spec/`` in full (every field the
             spec requires present, no ``null``), instead of the tolerant default (ADR 0011).
+        proxy: The proxy every request goes through (None: direct), as planned by
+            ``plan_proxy``; named in proxy errors. Plain http through a proxy reached in clear
+            on another host counts as sending the key in clear.
     """
 
     base_url: str
@@ -170,22 +218,30 @@ class ClientConfig:
     allow_insecure_http: bool = False
     user_agent: str = USER_AGENT
     strict_responses: bool = False
+    proxy: Proxy | None = None
     auth: ApiKeyAuth | None = field(init=False, repr=False, compare=False)
     origin: str = field(init=False, repr=False, compare=False)
     sends_key_in_clear: bool = field(init=False, repr=False, compare=False)
     """True when the key goes over plain http to a non-loopback host (explicitly allowed)."""
+    base_url_note: str | None = field(init=False, repr=False, compare=False)
+    """Why ``base_url`` differs from the URL given (a trailing ``/v1`` dropped), else None;
+    the client logs it once as a warning."""
 
     def __post_init__(self) -> None:
         parts = parse_base_url(self.base_url)
         if not (math.isfinite(self.timeout) and self.timeout > 0):
-            raise KneoConfigurationError("timeout must be a finite number of seconds > 0")
+            raise KneoConfigurationError(
+                f"timeout must be a finite number of seconds > 0, not {self.timeout!r}"
+            )
         if self.max_response_bytes < 1:
             raise KneoConfigurationError("max_response_bytes must be at least 1")
         auth = None if self.api_key is None else ApiKeyAuth(self.api_key, self.auth_scheme)
         insecure = parts.scheme == "http" and not is_loopback_host(parts.hostname or "")
+        via = _proxy_in_clear(self.proxy) if parts.scheme == "http" else ""
+        insecure = insecure or bool(via)
         if auth is not None and insecure and not self.allow_insecure_http:
             raise KneoInsecureTransportError(
-                f"refusing to send the API key over plain http to {parts.hostname}; use an "
+                f"refusing to send the API key over plain http to {parts.hostname}{via}; use an "
                 "https:// URL, or pass allow_insecure_http=True if a TLS-terminating proxy "
                 "on a private network sits in between"
             )
@@ -193,4 +249,15 @@ class ClientConfig:
         object.__setattr__(self, "sends_key_in_clear", auth is not None and insecure)
         object.__setattr__(self, "auth", auth)
         object.__setattr__(self, "origin", f"{parts.scheme}://{parts.netloc}")
-        object.__setattr__(self, "base_url", self.base_url.strip().rstrip("/"))
+        base_url, note = normalize_base_url(self.base_url)
+        object.__setattr__(self, "base_url", base_url)
+        object.__setattr__(self, "base_url_note", note)
+
+
+def _proxy_in_clear(proxy: Proxy | None) -> str:
+    """How the key would leave the machine in clear through ``proxy`` (http or SOCKS to
+    another host; https to the proxy is encrypted), or "" when it would not.
+    """
+    if proxy is None or proxy.scheme == "https" or is_loopback_host(proxy.host):
+        return ""
+    return f" through the proxy {proxy}"

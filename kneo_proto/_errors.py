@@ -37,6 +37,7 @@ __all__ = [
     "KneoPaginationError",
     "KneoPermissionError",
     "KneoProtocolError",
+    "KneoProxyError",
     "KneoRateLimited",
     "KneoResponseTooLargeError",
     "KneoServerError",
@@ -137,7 +138,16 @@ class KneoConfigurationError(KneoUsageError):
 
 
 class ProfileError(KneoConfigurationError):
-    """Raised when a profile cannot be resolved (missing url or key, bad TOML, bad value)."""
+    """Raised when a profile cannot be resolved (missing url or key, bad TOML, bad value).
+
+    Attributes:
+        setting: The profile setting whose value is at fault (``"timeout"``, ...), when one
+            is; the message then names where that value came from.
+    """
+
+    def __init__(self, message: str = "", *, setting: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.setting = setting
 
 
 class KneoInsecureTransportError(KneoConfigurationError):
@@ -253,6 +263,33 @@ class KneoTLSError(KneoNetworkError):
     """The TLS handshake failed (for example an untrusted certificate); not retried."""
 
 
+class KneoProxyError(KneoNetworkError):
+    """The proxy failed the call: unreachable, it refused the tunnel, or it wants valid
+    credentials (407). Nothing reached the platform. Retried only when the proxy was
+    unreachable or answered 502, 503 or 504; never on a 407 (check the proxy URL's
+    credentials).
+
+    Attributes:
+        proxy: The proxy as ``scheme://host:port`` (never its credentials), when known.
+        proxy_source: Where the proxy setting came from (e.g. ``"HTTPS_PROXY"``), when known.
+        proxy_status: The status the proxy answered (407, 502, ...), when it answered one.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        proxy: str | None = None,
+        proxy_source: str | None = None,
+        proxy_status: int | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.proxy = proxy
+        self.proxy_source = proxy_source
+        self.proxy_status = proxy_status
+
+
 class KneoPaginationError(KneoError):
     """The server's pages are inconsistent (an empty page while more were promised)."""
 
@@ -286,6 +323,8 @@ _CLASS_BY_STATUS: Mapping[int, type[KneoError]] = {
     401: KneoAuthError,
     403: KneoPermissionError,
     404: KneoNotFoundError,
+    # Only a proxy answers 407 (RFC 9110 15.5.8); the call names it (kneo_proto/_proxy.py).
+    407: KneoProxyError,
     409: KneoConflictError,
     422: KneoInvalidRequestError,
     429: KneoRateLimited,

@@ -3,8 +3,10 @@
 Invariants: polling only ever reads (the driver issues ``get_run``, never a POST); one
 overall timeout bounds every poll and every sleep: a poll request is given only the time
 that remains, no sleep ends past the timeout, and once it has passed the wait fails with
-``KneoWaitTimeoutError`` (a ``TimeoutError``). A failed run is a terminal run, returned,
-not raised (the contract).
+``KneoWaitTimeoutError`` (a ``TimeoutError``). The first poll is always made, so
+``timeout=0`` checks the run once (that poll, with no time left to give it, runs on the
+client's own timeout and retries). A failed run is a terminal run, returned, not raised
+(the contract).
 """
 
 from __future__ import annotations
@@ -70,10 +72,11 @@ class RunPoll:
         poll_interval: float = 1.0,
         terminal_statuses: TerminalStatuses | None = None,
     ) -> None:
-        if not (math.isfinite(poll_interval) and poll_interval >= 0):
-            raise KneoUsageError("poll_interval must be a finite number of seconds >= 0")
-        if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
-            raise KneoUsageError("timeout must be None or a finite number of seconds >= 0")
+        _check_seconds("poll_interval", poll_interval, "a finite number of seconds >= 0")
+        if timeout is not None:
+            _check_seconds(
+                "timeout", timeout, "None (wait indefinitely) or a finite number of seconds >= 0"
+            )
         self.run_id = run_id
         self.poll_interval = poll_interval
         self.terminal_statuses = (
@@ -95,7 +98,7 @@ class RunPoll:
         if self._outcome is not None:
             return self._outcome
         remaining = self._remaining()
-        if remaining is not None and remaining <= 0:
+        if remaining is not None and remaining <= 0 and self.polls:
             self._outcome = Failed(self._timed_out())
             return self._outcome
         if self._sleep_next:
@@ -105,7 +108,7 @@ class RunPoll:
             )
             return Sleep(seconds)
         self.polls += 1
-        return FetchStatus(remaining)
+        return FetchStatus(remaining if remaining is None or remaining > 0 else None)
 
     def receive_status(self, run: Any) -> None:
         """Record a polled run (any object with a ``status`` attribute)."""
@@ -132,9 +135,20 @@ class RunPoll:
         elapsed = self._clock.monotonic() - self._started
         return KneoWaitTimeoutError(
             f"run {self.run_id} did not reach a terminal status within {self._timeout} s "
-            f"(last status {self.last_status!r} after {self.polls} polls)",
+            f"(last status {self.last_status!r} after {self.polls} polls) - pass a longer "
+            "timeout, or timeout=None to wait indefinitely",
             run_id=self.run_id,
             last_status=self.last_status,
             polls=self.polls,
             elapsed=elapsed,
         )
+
+
+def _check_seconds(name: str, value: object, allowed: str) -> None:
+    """Raise ``KneoUsageError`` naming ``name`` and ``value`` unless it is finite and >= 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (math.isfinite(value) and value >= 0)
+    ):
+        raise KneoUsageError(f"{name} must be {allowed}, not {value!r}")

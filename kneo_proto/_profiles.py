@@ -23,6 +23,9 @@ from kneo_proto._config import (
     parse_base_url,
 )
 from kneo_proto._errors import KneoConfigurationError, ProfileError
+from kneo_proto._origins import locate, missing_profile, origins_of, stray_keys
+from kneo_proto._proxy import parse_proxy_url
+from kneo_proto._redact import redact_url
 from kneo_proto._retry import RetryPolicy
 
 __all__ = [
@@ -32,8 +35,10 @@ __all__ = [
     "ENV_AUTH_SCHEME",
     "ENV_CA_BUNDLE",
     "ENV_PROFILE",
+    "ENV_PROXY",
     "ENV_STRICT_RESPONSES",
     "ENV_TIMEOUT",
+    "ENV_TRUST_ENV",
     "ENV_URL",
     "Profile",
     "resolve_profile",
@@ -47,6 +52,8 @@ ENV_AUTH_SCHEME = "KNEO_AUTH_SCHEME"
 ENV_TIMEOUT = "KNEO_TIMEOUT"
 ENV_CA_BUNDLE = "KNEO_CA_BUNDLE"
 ENV_STRICT_RESPONSES = "KNEO_STRICT_RESPONSES"
+ENV_PROXY = "KNEO_PROXY"
+ENV_TRUST_ENV = "KNEO_TRUST_ENV"
 
 _DECIMAL = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)", re.I)
 _FIELDS = (
@@ -57,6 +64,8 @@ _FIELDS = (
     "allow_insecure_http",
     "ca_bundle",
     "strict_responses",
+    "proxy",
+    "trust_env",
 )
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -67,6 +76,8 @@ _ENV_FIELDS = {
     "timeout": ENV_TIMEOUT,
     "ca_bundle": ENV_CA_BUNDLE,
     "strict_responses": ENV_STRICT_RESPONSES,
+    "proxy": ENV_PROXY,
+    "trust_env": ENV_TRUST_ENV,
 }
 
 
@@ -87,6 +98,13 @@ class Profile:
             system's trust store (a private CA), or None for the system's.
         strict_responses: Validate every response against ``spec/`` in full instead of the
             tolerant default (ADR 0011): for CI and tests against a conforming platform.
+        proxy: The URL of the proxy every request goes through (``http://``, ``https://``,
+            ``socks5://``, ``socks5h://``, credentials in its user info), or None; ``repr``
+            masks its password. Without one, ``HTTPS_PROXY`` and the like apply (ADR 0013).
+        trust_env: Whether ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``
+            count when no ``proxy`` is set.
+        proxy_source: Where ``proxy`` came from, for messages (``resolve_profile`` fills it
+            in; ``profile '<name>'`` otherwise).
 
     Raises:
         ProfileError: if a field is not usable; the message never contains the key.
@@ -100,13 +118,18 @@ class Profile:
     allow_insecure_http: bool = False
     ca_bundle: str | None = None
     strict_responses: bool = False
+    proxy: str | None = None
+    trust_env: bool = True
+    proxy_source: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        setting = "url"
         try:
             parse_base_url(self.url)
+            setting = "api_key"
             key = normalize_api_key(self.api_key)
         except KneoConfigurationError as exc:
-            raise ProfileError(f"profile {self.name!r}: {exc}") from None
+            raise ProfileError(f"profile {self.name!r}: {exc}", setting=setting) from None
         object.__setattr__(self, "api_key", key)
         object.__setattr__(self, "auth_scheme", _auth_scheme(self.name, self.auth_scheme))
         object.__setattr__(self, "timeout", _timeout(self.name, self.timeout))
@@ -114,11 +137,19 @@ class Profile:
         object.__setattr__(
             self, "strict_responses", _flag(self.name, "strict_responses", self.strict_responses)
         )
+        object.__setattr__(self, "trust_env", _flag(self.name, "trust_env", self.trust_env))
+        if not self.proxy_source:
+            object.__setattr__(self, "proxy_source", f"profile {self.name!r}")
+        _check_proxy(self.name, self.proxy, self.proxy_source)
 
     def __repr__(self) -> str:
         shown = "" if self.ca_bundle is None else f", ca_bundle={self.ca_bundle!r}"
         if self.strict_responses:
             shown += ", strict_responses=True"
+        if self.proxy is not None:
+            shown += f", proxy={redact_url(self.proxy)!r}"
+        if not self.trust_env:
+            shown += ", trust_env=False"
         return (
             f"Profile(name={self.name!r}, url={self.url!r}, api_key=<redacted>, "
             f"auth_scheme={self.auth_scheme.value!r}, timeout={self.timeout!r}{shown})"
@@ -161,16 +192,22 @@ def _auth_scheme(profile: str, value: object) -> AuthScheme:
         # Raised outside any except block: the rejected value may be a misplaced key, so
         # it must not survive as the error's __context__.
         choices = ", ".join(repr(s) for s in known)
-        raise ProfileError(f"profile {profile!r}: auth_scheme must be one of {choices}")
+        raise ProfileError(
+            f"profile {profile!r}: auth_scheme must be one of {choices}", setting="auth_scheme"
+        )
     return scheme
 
 
 def _timeout(profile: str, value: object) -> float:
     seconds = _as_float(value)
     if seconds is None:
-        raise ProfileError(f"profile {profile!r}: timeout must be a number of seconds")
+        raise ProfileError(
+            f"profile {profile!r}: timeout must be a number of seconds", setting="timeout"
+        )
     if isinstance(value, bool) or not (math.isfinite(seconds) and seconds > 0):
-        raise ProfileError(f"profile {profile!r}: timeout must be a finite number > 0")
+        raise ProfileError(
+            f"profile {profile!r}: timeout must be a finite number > 0", setting="timeout"
+        )
     return seconds
 
 
@@ -180,9 +217,22 @@ def _check_ca_bundle(profile: str, value: object) -> None:
     if value is None:
         return
     if not isinstance(value, str) or not value.strip():
-        raise ProfileError(f"profile {profile!r}: ca_bundle must be the path of a PEM file")
+        raise ProfileError(
+            f"profile {profile!r}: ca_bundle must be the path of a PEM file", setting="ca_bundle"
+        )
     if not value.isprintable():
-        raise ProfileError(f"profile {profile!r}: ca_bundle contains a control character")
+        raise ProfileError(
+            f"profile {profile!r}: ca_bundle contains a control character", setting="ca_bundle"
+        )
+
+
+def _check_proxy(profile: str, value: object, source: str) -> None:
+    if value is None:
+        return
+    try:
+        parse_proxy_url(value, source)
+    except KneoConfigurationError as exc:
+        raise ProfileError(f"profile {profile!r}: {exc}") from None  # the message masks it
 
 
 def _flag(profile: str, field: str, value: object) -> bool:
@@ -194,7 +244,8 @@ def _flag(profile: str, field: str, value: object) -> bool:
         return text in _TRUE
     raise ProfileError(
         f"profile {profile!r}: {field} must be true or false (the environment also takes "
-        f"1/0, yes/no, on/off), not {value!r}"
+        f"1/0, yes/no, on/off), not {value!r}",
+        setting=field,
     )
 
 
@@ -216,13 +267,16 @@ def _toml_section(name: str, toml_text: str | None, source: str, explicit: bool)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source} is not valid TOML: {exc}") from None
     section = data.get(name)
+    if section is not None and not isinstance(section, dict):
+        raise ProfileError(f"[{name}] in {source} must be a table")
+    stray = stray_keys(data, name, source)
+    if stray is not None:
+        raise stray
     if section is None:
         if explicit:
             known = ", ".join(sorted(data)) or "none"
             raise ProfileError(f"profile {name!r} not found in {source} (profiles: {known})")
         return {}
-    if not isinstance(section, dict):
-        raise ProfileError(f"[{name}] in {source} must be a table")
     unknown = sorted(set(section) - set(_FIELDS))
     if unknown:
         raise ProfileError(
@@ -244,12 +298,15 @@ def resolve_profile(
     allow_insecure_http: bool | None = None,
     ca_bundle: str | None = None,
     strict_responses: bool | None = None,
+    proxy: str | None = None,
+    trust_env: bool | None = None,
 ) -> Profile:
     """Resolve a ``Profile`` from TOML text, environment variables and keyword overrides.
 
     Later sources override earlier ones: the TOML section, then ``KNEO_URL``,
     ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, ``KNEO_CA_BUNDLE``,
-    ``KNEO_STRICT_RESPONSES``, then the keywords. The name falls back to ``KNEO_PROFILE``,
+    ``KNEO_STRICT_RESPONSES``, ``KNEO_PROXY``, ``KNEO_TRUST_ENV``, then the keywords. The
+    name falls back to ``KNEO_PROFILE``,
     then ``"default"``. Empty variables count as unset.
 
     Args:
@@ -264,6 +321,8 @@ def resolve_profile(
         allow_insecure_http: Overrides the plain-http opt-in.
         ca_bundle: Overrides the path of the PEM file of CA certificates to trust.
         strict_responses: Overrides full validation of responses against ``spec/``.
+        proxy: Overrides the proxy URL.
+        trust_env: Overrides whether the environment's proxy variables count.
 
     Raises:
         ProfileError: if the URL or key cannot be resolved from any source, the TOML is
@@ -271,9 +330,13 @@ def resolve_profile(
     """
     env = env or {}
     explicit = bool(name or env.get(ENV_PROFILE))
+    if explicit and toml_text is None:
+        # A name asked for must exist; with no file, a typo would silently build a profile
+        # from the environment. Only an unnamed profile may come from KNEO_* and keywords.
+        raise missing_profile(name or env[ENV_PROFILE], source, from_env=not name)
     name = name or env.get(ENV_PROFILE) or DEFAULT_PROFILE_NAME
-    values: dict[str, Any] = dict(_toml_section(name, toml_text, source, explicit))
-    values.update({f: env[var] for f, var in _ENV_FIELDS.items() if env.get(var)})
+    section = _toml_section(name, toml_text, source, explicit)
+    from_env = {f: env[var] for f, var in _ENV_FIELDS.items() if env.get(var)}
     overrides = {
         "url": url,
         "api_key": api_key,
@@ -282,8 +345,19 @@ def resolve_profile(
         "allow_insecure_http": allow_insecure_http,
         "ca_bundle": ca_bundle,
         "strict_responses": strict_responses,
+        "proxy": proxy,
+        "trust_env": trust_env,
     }
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    from_keywords = {k: v for k, v in overrides.items() if v is not None}
+    values: dict[str, Any] = {**section, **from_env, **from_keywords}
+    origins = origins_of(
+        section=section,
+        from_env=from_env,
+        from_keywords=from_keywords,
+        env_names=_ENV_FIELDS,
+        name=name,
+        source=source,
+    )
     for required, var in (("url", ENV_URL), ("api_key", ENV_API_KEY)):
         if not values.get(required):
             raise ProfileError(
@@ -291,17 +365,36 @@ def resolve_profile(
                 f"set {var}, or pass {required}="
             )
         if not isinstance(values[required], str):
-            raise ProfileError(f"profile {name!r}: {required} must be a string")
+            wrong = ProfileError(f"profile {name!r}: {required} must be a string", setting=required)
+            raise locate(wrong, values, origins)
     insecure = values.get("allow_insecure_http", False)
     if not isinstance(insecure, bool):
-        raise ProfileError(f"profile {name!r}: allow_insecure_http must be true or false")
-    return Profile(
-        name=name,
-        url=values["url"],
-        api_key=values["api_key"],
-        auth_scheme=values.get("auth_scheme", AuthScheme.BEARER),
-        timeout=values.get("timeout", DEFAULT_TIMEOUT_SECONDS),
-        allow_insecure_http=insecure,
-        ca_bundle=values.get("ca_bundle"),
-        strict_responses=values.get("strict_responses", False),
-    )
+        wrong = ProfileError(
+            f"profile {name!r}: allow_insecure_http must be true or false",
+            setting="allow_insecure_http",
+        )
+        raise locate(wrong, values, origins)
+    try:
+        return Profile(
+            name=name,
+            url=values["url"],
+            api_key=values["api_key"],
+            auth_scheme=values.get("auth_scheme", AuthScheme.BEARER),
+            timeout=values.get("timeout", DEFAULT_TIMEOUT_SECONDS),
+            allow_insecure_http=insecure,
+            ca_bundle=values.get("ca_bundle"),
+            strict_responses=values.get("strict_responses", False),
+            proxy=values.get("proxy"),
+            trust_env=values.get("trust_env", True),
+            proxy_source=(
+                "keyword proxy="
+                if proxy is not None
+                else ENV_PROXY
+                if env.get(ENV_PROXY)
+                else f"[{name}] in {source}"
+            ),
+        )
+    except ProfileError as exc:  # say where the bad value came from
+        failed = exc
+    # Raised outside the except block: the rejected value must not ride along as context.
+    raise locate(failed, values, origins)

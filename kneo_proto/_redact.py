@@ -1,14 +1,21 @@
 """Header redaction: the one place that decides which header values are secret.
 
 Invariant: a header whose lower-cased name contains any of ``SENSITIVE_HEADER_TOKENS`` never
-leaves this module with its value; it is replaced by ``REDACTED``.
+leaves this module with its value; it is replaced by ``REDACTED``. A URL's password (or its user
+name, when that stands alone and so is the credential) never leaves ``redact_url``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["REDACTED", "SENSITIVE_HEADER_TOKENS", "is_sensitive_header", "redact_headers"]
+__all__ = [
+    "REDACTED",
+    "SENSITIVE_HEADER_TOKENS",
+    "is_sensitive_header",
+    "redact_headers",
+    "redact_url",
+]
 
 REDACTED = "<redacted>"
 
@@ -37,3 +44,19 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {
         name: REDACTED if is_sensitive_header(name) else value for name, value in headers.items()
     }
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with the credentials of its user info replaced by ``REDACTED``.
+
+    ``http://alice:secret@proxy:3128`` becomes ``http://alice:<redacted>@proxy:3128``; a user
+    name without a password (a token) is masked whole. The user info runs to the *last* ``@``,
+    so a password holding an unencoded ``@``, ``/`` or ``#`` is masked too (at worst, more is).
+    """
+    start = url.find("://")
+    start = 0 if start < 0 else start + 3
+    at = url.rfind("@")
+    if at < start:
+        return url
+    user, colon, _ = url[start:at].partition(":")
+    return url[:start] + (f"{user}:{REDACTED}" if colon else REDACTED) + url[at:]

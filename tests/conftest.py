@@ -35,6 +35,22 @@ def network_guard_installed(
     guard.finish(pytest.fail)
 
 
+# Proxy variables of the machine running the tests: environment proxies are on by default
+# (issue 11), and loopback tests must reach their own servers directly.
+_PROXY_VARIABLES = tuple(
+    f(name)
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "kneo_proxy")
+    for f in (str.lower, str.upper)
+)
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset the machine's proxy variables; a test that wants one sets it itself."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def figure() -> Callable[[str, str], None]:
     """Record one figure line (tests/reliability has its own fixture, same summary)."""

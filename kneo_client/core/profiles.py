@@ -17,8 +17,10 @@ from kneo_proto import (
     ENV_AUTH_SCHEME,
     ENV_CA_BUNDLE,
     ENV_PROFILE,
+    ENV_PROXY,
     ENV_STRICT_RESPONSES,
     ENV_TIMEOUT,
+    ENV_TRUST_ENV,
     ENV_URL,
     AuthScheme,
     Profile,
@@ -37,7 +39,9 @@ __all__ = [
     "ENV_CA_BUNDLE",
     "ENV_STRICT_RESPONSES",
     "ENV_PROFILE",
+    "ENV_PROXY",
     "ENV_TIMEOUT",
+    "ENV_TRUST_ENV",
     "ENV_URL",
     "Profile",
     "ProfileError",
@@ -80,6 +84,8 @@ def load_profile(
     allow_insecure_http: bool | None = None,
     ca_bundle: str | None = None,
     strict_responses: bool | None = None,
+    proxy: str | None = None,
+    trust_env: bool | None = None,
 ) -> Profile:
     """Resolve a ``Profile`` from the TOML config, ``KNEO_*`` variables and keywords.
 
@@ -92,7 +98,10 @@ def load_profile(
     ``KNEO_PROFILE`` selects the TOML section when ``name`` is None. ``allow_insecure_http``
     (the plain-http opt-in) comes from the TOML or the keyword only, never the environment.
     ``strict_responses`` (TOML, ``KNEO_STRICT_RESPONSES=1`` or the keyword) validates every
-    response against ``spec/`` in full instead of the tolerant default.
+    response against ``spec/`` in full instead of the tolerant default. ``proxy`` (TOML,
+    ``KNEO_PROXY`` or the keyword) is the URL of the proxy every request goes through; without
+    one, ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` apply unless
+    ``trust_env`` (TOML, ``KNEO_TRUST_ENV=0`` or the keyword) is false.
 
     Raises:
         ProfileError: if url or api_key cannot be resolved, or the config is malformed.
@@ -112,4 +121,6 @@ def load_profile(
         allow_insecure_http=allow_insecure_http,
         ca_bundle=ca_bundle,
         strict_responses=strict_responses,
+        proxy=proxy,
+        trust_env=trust_env,
     )

@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
+from kneo_client._proxies import DEFAULT_MAX_CONNECTIONS, plan_pool_proxy, refuse_ignored_settings
 from kneo_client._session import AsyncExecutor, AsyncSession, BlockingExecutor, BlockingSession
+from kneo_client._tls import pool_tls_context
 from kneo_proto import (
+    DEFAULT_KEEPALIVE_EXPIRY,
     DEFAULT_MAX_RESPONSE_BYTES,
     CallOptions,
     ClientConfig,
@@ -24,9 +27,11 @@ from kneo_proto import (
     KneoConfigurationError,
     KneoDecodeError,
     Profile,
+    ProxyPlan,
     RetryBudget,
     RetryPolicy,
     TokenBucket,
+    check_keepalive_expiry,
 )
 from kneo_proto._operation import raw_operation
 
@@ -115,17 +120,12 @@ def _warn_if_key_in_clear(config: ClientConfig) -> None:
         )
 
 
-def _tls_settings(profile: Profile, ssl_context: ssl.SSLContext | None) -> ssl.SSLContext | None:
-    """Return the caller's context, else one trusting the profile's ``ca_bundle``.
+def _warn_if_url_changed(config: ClientConfig) -> None:
+    """Log, once per client, that the base URL given was changed (a trailing ``/v1``)."""
+    if config.base_url_note is not None:
+        import logging  # here, not at the top: most programs never need this warning
 
-    None (neither) leaves the transport library's verifying default, backed by the system
-    trust store.
-    """
-    if ssl_context is not None or profile.ca_bundle is None:
-        return ssl_context
-    from kneo_drivers._transport import tls_context
-
-    return tls_context(profile.ca_bundle)
+        logging.getLogger("kneo_client.transport").warning("%s", config.base_url_note)
 
 
 def _request_options(headers: Mapping[str, str] | None, request_id: str | None) -> CallOptions:
@@ -177,16 +177,30 @@ class Transport:
             never followed. httpx is imported only when such a client is passed.
         retry_policy: Defaults to ``RetryPolicy()`` (3 attempts, exponential backoff).
         retry_budget: The shared retry budget; None disables it.
-        max_connections: Size of the pool this transport creates.
-        ssl_context: TLS settings for the pool this transport creates; by default the
-            system's trust store, or the profile's ``ca_bundle`` when it names one.
+        max_connections: Size of the pool this transport creates (20 by default); not with
+            ``http_client``.
+        proxy: The URL of the proxy its pool goes through (``http://``, ``https://``,
+            ``socks5://``, ``socks5h://``; credentials in the user info), instead of the
+            profile's; without either, ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and
+            ``NO_PROXY`` apply (ADR 0013). Not with ``http_client``.
+        trust_env: False ignores those environment variables; None keeps the profile's
+            setting (True by default).
+        ssl_context: TLS settings for the pool this transport creates, instead of the
+            default (``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else the system's trust store) or
+            the profile's ``ca_bundle``; not with ``http_client`` or ``driver``.
+        verify: False accepts any certificate and host name (TLS-intercepting proxies);
+            logs one warning. Not with ``ca_bundle``, ``ssl_context``, ``http_client`` or
+            ``driver``.
+        keepalive_expiry: Seconds an idle connection of the pool this transport creates is
+            kept (5 by default; None keeps it as long as it lasts).
         max_response_bytes: The largest response body accepted (16 MiB by default).
         driver: An async driver to use instead (e.g. ``AsyncMemoryDriver`` in tests).
 
     Raises:
         KneoInsecureTransportError: if the key would go over plain http to a non-loopback
             host and the profile does not allow it.
-        KneoConfigurationError: if ``http_client`` is not one of the clients above.
+        KneoConfigurationError: if ``http_client`` is not one of the clients above, the
+            trust settings contradict each other, or ``ca_bundle`` cannot be loaded.
     """
 
     def __init__(
@@ -196,13 +210,28 @@ class Transport:
         http_client: httpcore.AsyncConnectionPool | httpx.AsyncClient | None = None,
         retry_policy: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = DEFAULT_RETRY_BUDGET,
-        max_connections: int = 20,
+        max_connections: int | None = None,
+        proxy: str | None = None,
+        trust_env: bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        verify: bool = True,
+        keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         driver: AsyncExecutor | None = None,
     ) -> None:
+        check_keepalive_expiry(keepalive_expiry)
         config = profile.client_config(retry_policy, max_response_bytes=max_response_bytes)
+        refuse_ignored_settings(
+            profile, http_client=http_client, proxy=proxy, max_connections=max_connections
+        )
+        plan = None
+        if driver is None and http_client is None:
+            plan, config = plan_pool_proxy(profile, config, proxy=proxy, trust_env=trust_env)
         _warn_if_key_in_clear(config)
+        _warn_if_url_changed(config)
+        ssl_context = pool_tls_context(
+            config, profile, ssl_context, verify=verify, http_client=http_client, driver=driver
+        )
         if driver is None and _client_library(http_client, sync=False) == "httpx":
             from kneo_drivers.httpx import HttpxAsyncDriver
 
@@ -210,15 +239,16 @@ class Transport:
         elif driver is None:
             from kneo_drivers.anyio import AsyncDriver
 
-            if http_client is None:
-                ssl_context = _tls_settings(profile, ssl_context)
             driver = AsyncDriver(
                 pool=cast("httpcore.AsyncConnectionPool | None", http_client),
-                max_connections=max_connections,
+                max_connections=max_connections or DEFAULT_MAX_CONNECTIONS,
+                proxy=None if plan is None else plan.proxy,
                 ssl_context=ssl_context,
+                keepalive_expiry=keepalive_expiry,
             )
         budget = None if retry_budget is None else TokenBucket(retry_budget)
         self._profile = profile
+        self._proxy_plan = plan
         self._driver = driver
         self._session = AsyncSession(config, budget, driver=driver)
 
@@ -226,6 +256,13 @@ class Transport:
     def profile(self) -> Profile:
         """The profile this transport is bound to."""
         return self._profile
+
+    @property
+    def proxy_plan(self) -> ProxyPlan | None:
+        """How the pool this transport built reaches the platform (through which proxy, or
+        directly, and why); None when a caller's ``http_client`` or ``driver`` connects.
+        """
+        return self._proxy_plan
 
     @property
     def retry_budget(self) -> TokenBucket | None:
@@ -300,15 +337,29 @@ class SyncTransport:
             deadline is then checked between body chunks, not inside every socket wait.
         retry_policy: Defaults to ``RetryPolicy()``.
         retry_budget: The shared retry budget; None disables it.
-        max_connections: Size of the pool this transport creates.
-        ssl_context: TLS settings for the pool this transport creates; by default the
-            system's trust store, or the profile's ``ca_bundle`` when it names one.
+        max_connections: Size of the pool this transport creates (20 by default); not with
+            ``http_client``.
+        proxy: The URL of the proxy its pool goes through (``http://``, ``https://``,
+            ``socks5://``, ``socks5h://``; credentials in the user info), instead of the
+            profile's; without either, ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and
+            ``NO_PROXY`` apply (ADR 0013). Not with ``http_client``.
+        trust_env: False ignores those environment variables; None keeps the profile's
+            setting (True by default).
+        ssl_context: TLS settings for the pool this transport creates, instead of the
+            default (``SSL_CERT_FILE``, ``SSL_CERT_DIR``, else the system's trust store) or
+            the profile's ``ca_bundle``; not with ``http_client`` or ``driver``.
+        verify: False accepts any certificate and host name (TLS-intercepting proxies);
+            logs one warning. Not with ``ca_bundle``, ``ssl_context``, ``http_client`` or
+            ``driver``.
+        keepalive_expiry: Seconds an idle connection of the pool this transport creates is
+            kept (5 by default; None keeps it as long as it lasts).
         max_response_bytes: The largest response body accepted (16 MiB by default).
         driver: A blocking driver to use instead (e.g. ``MemoryDriver`` in tests).
 
     Raises:
         KneoInsecureTransportError: as for ``Transport``.
-        KneoConfigurationError: if ``http_client`` is not one of the clients above.
+        KneoConfigurationError: if ``http_client`` is not one of the clients above, the
+            trust settings contradict each other, or ``ca_bundle`` cannot be loaded.
     """
 
     def __init__(
@@ -318,15 +369,30 @@ class SyncTransport:
         http_client: httpcore.ConnectionPool | httpx.Client | None = None,
         retry_policy: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = DEFAULT_RETRY_BUDGET,
-        max_connections: int = 20,
+        max_connections: int | None = None,
+        proxy: str | None = None,
+        trust_env: bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        verify: bool = True,
+        keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         driver: BlockingExecutor | None = None,
     ) -> None:
         from kneo_drivers.blocking import LockedTokenBucket
 
+        check_keepalive_expiry(keepalive_expiry)
         config = profile.client_config(retry_policy, max_response_bytes=max_response_bytes)
+        refuse_ignored_settings(
+            profile, http_client=http_client, proxy=proxy, max_connections=max_connections
+        )
+        plan = None
+        if driver is None and http_client is None:
+            plan, config = plan_pool_proxy(profile, config, proxy=proxy, trust_env=trust_env)
         _warn_if_key_in_clear(config)
+        _warn_if_url_changed(config)
+        ssl_context = pool_tls_context(
+            config, profile, ssl_context, verify=verify, http_client=http_client, driver=driver
+        )
         if driver is None and _client_library(http_client, sync=True) == "httpx":
             from kneo_drivers.httpx import HttpxBlockingDriver
 
@@ -334,15 +400,16 @@ class SyncTransport:
         elif driver is None:
             from kneo_drivers.blocking import BlockingDriver
 
-            if http_client is None:
-                ssl_context = _tls_settings(profile, ssl_context)
             driver = BlockingDriver(
                 pool=cast("httpcore.ConnectionPool | None", http_client),
-                max_connections=max_connections,
+                max_connections=max_connections or DEFAULT_MAX_CONNECTIONS,
+                proxy=None if plan is None else plan.proxy,
                 ssl_context=ssl_context,
+                keepalive_expiry=keepalive_expiry,
             )
         budget = None if retry_budget is None else LockedTokenBucket(retry_budget)
         self._profile = profile
+        self._proxy_plan = plan
         self._driver = driver
         self._session = BlockingSession(config, budget, driver=driver)
 
@@ -350,6 +417,13 @@ class SyncTransport:
     def profile(self) -> Profile:
         """The profile this transport is bound to."""
         return self._profile
+
+    @property
+    def proxy_plan(self) -> ProxyPlan | None:
+        """How the pool this transport built reaches the platform (through which proxy, or
+        directly, and why); None when a caller's ``http_client`` or ``driver`` connects.
+        """
+        return self._proxy_plan
 
     @property
     def retry_budget(self) -> TokenBucket | None:

@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import pytest
@@ -93,6 +93,7 @@ from kneo_proto import (
     KneoNetworkError,
     KneoNotFoundError,
     KneoPermissionError,
+    KneoProxyError,
     KneoRateLimited,
     KneoResponseTooLargeError,
     KneoServerError,
@@ -1298,3 +1299,201 @@ def test_call_options_repr_hides_credential_headers(header: str) -> None:
     scan = Scan()
     scan.objects("CallOptions", options, CallOptions().merged(options))
     assert not scan.hits, "\n".join(scan.hits[:10])
+
+
+# -- a canary proxy password (ADR 0013) ---------------------------------------------------------
+# The canary is the *password* of a proxy URL here (the API key is another value, so a hit can
+# only be the password), given as a keyword, in the TOML, in KNEO_PROXY, HTTP_PROXY and
+# HTTPS_PROXY. Calls go through a real loopback proxy (forwarding, CONNECT and SOCKS5), which
+# checks the credentials: they succeed, or the proxy wants another password (407 answered to a
+# forwarded request, 407 to a CONNECT, a refused SOCKS5 login). Also scanned: the proxy refusing
+# the connection, unusable proxy URLs from every source, the key-in-clear guard naming a proxy,
+# and an http_client refusing the profile's proxy.
+
+PROXY_USER = "canary-user"
+PROXY_KEY = "kneo-proxy-canary-api-key-0001"  # not the canary: every hit is the password
+PROXY_ONLY = "kneo.proxy-only.test"
+
+
+def proxy_sources(
+    tmp_path: Path, target: str, proxy_url: str
+) -> list[tuple[str, dict[str, str], Callable[[], Profile], dict[str, Any]]]:
+    """(source, environment, profile factory, client options), the password in ``proxy_url``."""
+    missing = tmp_path / "no-such-client.toml"
+    toml = tmp_path / "proxied.toml"
+    toml.write_text(
+        f'[default]\nurl = "{target}"\napi_key = "{PROXY_KEY}"\nproxy = "{proxy_url}"\n',
+        encoding="utf-8",
+    )
+    insecure = target.startswith("http:") and PROXY_ONLY in target
+
+    def keyword_profile() -> Profile:
+        return Profile(name="kw", url=target, api_key=PROXY_KEY, allow_insecure_http=insecure)
+
+    def loaded(path: Path) -> Callable[[], Profile]:
+        return lambda: load_profile(
+            config_file=path, url=target, api_key=PROXY_KEY, allow_insecure_http=insecure
+        )
+
+    variable = "HTTPS_PROXY" if target.startswith("https:") else "HTTP_PROXY"
+    return [
+        ("keyword", {}, keyword_profile, {"proxy": proxy_url}),
+        ("TOML", {}, loaded(toml), {}),
+        ("KNEO_PROXY", {"KNEO_PROXY": proxy_url}, loaded(missing), {}),
+        (variable, {variable: proxy_url}, loaded(missing), {}),
+    ]
+
+
+@contextlib.contextmanager
+def proxy_environment(values: dict[str, str]) -> Iterator[None]:
+    """Exactly ``values`` among the proxy variables (and those in ``values``); all restored."""
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "KNEO_PROXY", "KNEO_TRUST_ENV")
+    touched = {*names, *(n.lower() for n in names), *values}
+    saved = {name: os.environ.get(name) for name in touched}
+    for name in saved:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+
+
+async def call_through(
+    scan: Scan, where: str, profile: Callable[[], Profile], options: dict[str, Any]
+) -> KneoError | None:
+    """``runs.list`` through an async client, then a blocking one (in a worker thread); every
+    object and error scanned. Returns the last error (None when both succeeded)."""
+    import anyio.to_thread
+
+    built = profile()
+    failed: KneoError | None = None
+    async with KneoClient(built, retry_policy=FAST, **options) as client:
+        scan.objects(where, built, client, client._transport.proxy_plan)
+        scan.objects(where, client._transport._session.config)
+        try:
+            scan.objects(where, await client.platform.runs.list.raw())
+        except KneoError as exc:
+            scan.error(f"{where} async", exc)
+            failed = exc
+
+    def blocking() -> KneoError | None:
+        with SyncKneoClient(built, retry_policy=FAST, **options) as sync:
+            scan.objects(where, sync, sync._transport.proxy_plan)
+            try:
+                scan.objects(where, sync.platform.runs.list.raw())
+            except KneoError as exc:
+                scan.error(f"{where} blocking", exc)
+                return exc
+        return None
+
+    return await anyio.to_thread.run_sync(blocking) or failed
+
+
+PROXY_ROUTES: list[tuple[Literal["http", "socks5"], str, str]] = [
+    # (proxy kind, URL scheme, target: "http" (forwarded) or "https" (tunnelled, never reached))
+    ("http", "http", "http"),
+    ("http", "http", "https"),
+    ("socks5", "socks5h", "http"),
+]
+
+
+@pytest.mark.anyio
+async def test_a_proxy_password_never_shows(
+    anyio_backend: str, tmp_path: Path, figure: Callable[[str, str], None]
+) -> None:
+    import gc
+
+    from tests.proxy_server import LoopbackProxy, running
+
+    platform = FakePlatform(api_key=PROXY_KEY, runs=2)
+    scan = Scan()
+    outcomes: Counter[str] = Counter()
+    with debug_everything() as capture, serve(platform) as served:
+        port = served.rsplit(":", 1)[1]
+        targets = {"http": f"http://{PROXY_ONLY}:{port}", "https": f"https://{PROXY_ONLY}:1"}
+        for kind, scheme, target in PROXY_ROUTES:
+            for accepted in (True, False):
+                wanted = CANARY if accepted else "another-password"
+                proxy = LoopbackProxy(
+                    kind=kind, hosts=frozenset({PROXY_ONLY}), credentials=(PROXY_USER, wanted)
+                )
+                with running(proxy):
+                    url = proxy.proxy_url(scheme, PROXY_USER, CANARY)
+                    for source, env, profile, options in proxy_sources(
+                        tmp_path, targets[target], url
+                    ):
+                        where = f"{kind}/{target} {source} accepted={accepted}"
+                        with proxy_environment(env):
+                            error = await call_through(scan, where, profile, options)
+                        ok = accepted and target == "http"
+                        assert (error is None) is ok, f"{where}: {error!r}"
+                        if error is not None:
+                            assert isinstance(error, KneoProxyError if not accepted else KneoError)
+                        outcomes[type(error).__name__ if error else "ok"] += 1
+                gc.collect()  # httpcore2 leaves a refused SOCKS5 stream to the collector
+        configuration_with_a_proxy_password(scan, tmp_path)
+    scan.logs_and_warnings(capture)
+    scan.check(min_log_records=40, min_error_renderings=200)
+    assert outcomes["ok"] >= 8, outcomes
+    assert outcomes["KneoProxyError"] >= 16, outcomes
+    figure("T32", f"proxy password on {anyio_backend}: {dict(outcomes)}; {scan.summary()}")
+
+
+def configuration_with_a_proxy_password(scan: Scan, tmp_path: Path) -> None:
+    """Refusals before any byte is sent, each naming the proxy, never its password."""
+    from tests.loopback import closed_port_url
+
+    refused = closed_port_url().replace("http://", f"http://{PROXY_USER}:{CANARY}@")
+    profile = Profile(name="refused", url="https://kneo.test", api_key=PROXY_KEY)
+    with SyncKneoClient(profile, proxy=refused, retry_policy=FAST) as client:
+        with pytest.raises(KneoProxyError) as unreachable:
+            client.platform.runs.list()
+        scan.error("proxy refuses the connection", unreachable.value)
+    bad = f"http://{PROXY_USER}:{CANARY}@proxy.corp:3128/path"
+    toml = tmp_path / "bad-proxy.toml"
+    toml.write_text(
+        f'[default]\nurl = "https://k.test"\napi_key = "{PROXY_KEY}"\nproxy = "{bad}"\n'
+    )
+    attempts: list[tuple[str, dict[str, str], Callable[[], object]]] = [
+        ("bad keyword", {}, lambda: SyncTransport(profile, proxy=bad)),
+        ("bad TOML", {}, lambda: load_profile(config_file=toml)),
+        ("bad KNEO_PROXY", {"KNEO_PROXY": bad}, lambda: load_profile(config_file=tmp_path / "x")),
+        ("bad HTTPS_PROXY", {"HTTPS_PROXY": f"gopher://u:{CANARY}@p"}, lambda: Transport(profile)),
+        (
+            "bad profile",
+            {},
+            lambda: Profile(name="p", url="https://k", api_key=PROXY_KEY, proxy=bad),
+        ),
+        (
+            "key in clear through the proxy",
+            {"HTTP_PROXY": f"http://{PROXY_USER}:{CANARY}@proxy.corp:3128"},
+            lambda: SyncTransport(Profile(name="p", url="http://127.0.0.1:9", api_key=PROXY_KEY)),
+        ),
+        (
+            "http_client ignores the profile's proxy",
+            {"KNEO_PROXY": f"http://{PROXY_USER}:{CANARY}@proxy.corp:3128"},
+            lambda: SyncTransport(
+                load_profile(config_file=tmp_path / "x", url="https://k", api_key=PROXY_KEY),
+                http_client=_closed_pool(),
+            ),
+        ),
+    ]
+    for what, env, attempt in attempts:
+        with (
+            proxy_environment({"KNEO_URL": "https://k", "KNEO_API_KEY": PROXY_KEY, **env}),
+            pytest.raises(KneoConfigurationError) as caught,
+        ):
+            attempt()
+        scan.error(what, caught.value)
+
+
+def _closed_pool() -> Any:
+    import httpcore2
+
+    pool = httpcore2.ConnectionPool()
+    pool.close()
+    return pool

@@ -451,7 +451,7 @@ HTTPX_KINDS = [
     (httpx.CloseError("close failed"), FailureKind.NETWORK),
     (httpx.RemoteProtocolError("bad status line"), FailureKind.PROTOCOL),
     (httpx.LocalProtocolError("bad header"), FailureKind.PROTOCOL),
-    (httpx.ProxyError("proxy refused"), FailureKind.CONNECT),
+    (httpx.ProxyError("proxy refused"), FailureKind.PROXY),  # ADR 0013
     (httpx.UnsupportedProtocol("ftp://"), FailureKind.CONNECT),
 ]
 

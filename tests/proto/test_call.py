@@ -1232,7 +1232,9 @@ def test_call_leaves_detail_out_of_message_when_empty() -> None:
 
     action = call.next_action()
     assert isinstance(action, Failed)
-    assert str(action.error) == f"GET /v1/x: connection failed (request_id={call.request_id})"
+    assert str(action.error) == (
+        f"GET /v1/x: connection to kneo.test:443 failed (request_id={call.request_id})"
+    )
 
 
 def test_call_fails_with_decode_error_on_mismatched_body() -> None:

@@ -52,6 +52,7 @@ from kneo_proto import (
     KneoNotFoundError,
     KneoPermissionError,
     KneoProtocolError,
+    KneoProxyError,
     KneoRateLimited,
     KneoResponseTooLargeError,
     KneoServerError,
@@ -187,7 +188,8 @@ class Outcome:
 
 
 PRE_SEND = frozenset({FailureKind.CONNECT, FailureKind.CONNECT_TIMEOUT})
-UNREACHED = PRE_SEND | {FailureKind.TLS}
+# A proxy's refusal: nothing reached the platform, and without a 502-504 not retried.
+UNREACHED = PRE_SEND | {FailureKind.TLS, FailureKind.PROXY}
 RETRYABLE_KINDS = PRE_SEND | {FailureKind.TIMEOUT, FailureKind.NETWORK, FailureKind.PROTOCOL}
 TRANSPORT_ERRORS: dict[FailureKind, type[KneoError]] = {
     FailureKind.CONNECT: KneoNetworkError,
@@ -197,12 +199,14 @@ TRANSPORT_ERRORS: dict[FailureKind, type[KneoError]] = {
     FailureKind.NETWORK: KneoNetworkError,
     FailureKind.PROTOCOL: KneoProtocolError,
     FailureKind.TOO_LARGE: KneoResponseTooLargeError,
+    FailureKind.PROXY: KneoProxyError,
 }
 STATUS_ERRORS: dict[int, type[KneoError]] = {
     400: KneoInvalidRequestError,
     401: KneoAuthError,
     403: KneoPermissionError,
     404: KneoNotFoundError,
+    407: KneoProxyError,
     422: KneoInvalidRequestError,
     429: KneoRateLimited,
     503: KneoServiceUnavailableError,

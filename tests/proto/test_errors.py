@@ -28,6 +28,7 @@ from kneo_proto._errors import (
     KneoPaginationError,
     KneoPermissionError,
     KneoProtocolError,
+    KneoProxyError,
     KneoRateLimited,
     KneoResponseTooLargeError,
     KneoServerError,
@@ -76,6 +77,7 @@ EXPECTED_BASES: dict[ErrorClass, tuple[type[BaseException], ...]] = {
     KneoTimeoutError: (KneoNetworkError, TimeoutError),
     KneoProtocolError: (KneoNetworkError,),
     KneoTLSError: (KneoNetworkError,),
+    KneoProxyError: (KneoNetworkError,),
     KneoPaginationError: (KneoError,),
     KneoWaitTimeoutError: (KneoError, TimeoutError),
 }
@@ -102,6 +104,12 @@ EXTRA_ATTRIBUTES: dict[ErrorClass, dict[str, Any]] = {
     KneoTimeoutError: {"kind": "timeout"},
     KneoProtocolError: {"kind": "protocol"},
     KneoTLSError: {"kind": "tls"},
+    KneoProxyError: {
+        "kind": "proxy",
+        "proxy": "http://proxy.corp:3128",
+        "proxy_source": "HTTPS_PROXY",
+        "proxy_status": 407,
+    },
     KneoWaitTimeoutError: {"run_id": "run-1", "last_status": "running", "polls": 7},
 }
 
@@ -128,6 +136,7 @@ def expected_class(status: int, *, keyed: bool) -> ErrorClass:
         401: KneoAuthError,
         403: KneoPermissionError,
         404: KneoNotFoundError,
+        407: KneoProxyError,  # ADR 0013
         409: KneoIdempotencyMismatchError if keyed else KneoConflictError,
         422: KneoInvalidRequestError,
         429: KneoRateLimited,
@@ -144,7 +153,7 @@ ALL_STATUSES = range(100, 600)
 
 
 def test_error_tables_are_not_empty() -> None:
-    assert len(EXPECTED_BASES) == 26
+    assert len(EXPECTED_BASES) == 27  # KneoProxyError: ADR 0013
     assert len(ALL_STATUSES) == 500
     assert COMMON_ATTRIBUTES
     assert EXTRA_ATTRIBUTES

@@ -334,7 +334,6 @@ TIMEOUT_CASES: list[tuple[float, float, float, list[float], int]] = [
     (3.0, 1.0, 0.0, [1.0, 1.0, 1.0], 3),
     (0.5, 2.0, 0.0, [0.5], 1),
     (5.0, 1.0, 1.0, [1.0, 1.0], 3),
-    (0.0, 1.0, 0.0, [], 0),
 ]
 
 
@@ -357,6 +356,41 @@ def test_run_poll_never_sleeps_past_its_timeout_and_then_raises_wait_timeout(
     assert error.last_status == ("running" if polls else None)
     assert error.elapsed == pytest.approx(timeout)
     assert f"within {timeout} s" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "terminal"), [(["running"], False), (["completed"], True), (["failed"], True)]
+)
+def test_run_poll_with_timeout_zero_polls_once(statuses: list[str], terminal: bool) -> None:
+    """``timeout=0`` means "check now": one poll, on the client's own timeout (no wait's
+    deadline is left to give it), then the run if terminal, else the wait's timeout."""
+    clock = FakeClock()
+    poll = new_poll(clock, timeout=0.0, poll_interval=1.0)
+    trace = drive_poll(poll, clock, statuses, poll_takes=0.3)
+    assert [fetch.deadline for fetch in trace.fetches] == [None]
+    assert trace.sleeps == []
+    if terminal:
+        assert isinstance(trace.outcome, RunDone)
+        assert trace.outcome.run == Run("run-1", statuses[0])
+        return
+    error = trace.error
+    assert isinstance(error, KneoWaitTimeoutError)
+    assert (error.polls, error.last_status) == (1, "running")
+    assert str(error) == (
+        "run run-1 did not reach a terminal status within 0.0 s (last status 'running' after "
+        "1 polls) - pass a longer timeout, or timeout=None to wait indefinitely"
+    )
+
+
+def test_run_poll_always_makes_its_first_poll_even_past_its_timeout() -> None:
+    """A clock that moved past the timeout before the first poll still gets one poll."""
+    clock = FakeClock()
+    poll = new_poll(clock, timeout=1.0)
+    clock.advance(2.0)
+    first = poll.next_action()
+    assert first == FetchStatus(None)
+    poll.receive_status(Run("run-1", "running"))
+    assert isinstance(poll.next_action(), Failed)
 
 
 def test_run_poll_turns_a_timeout_at_the_deadline_into_wait_timeout_with_the_cause() -> None:
@@ -410,17 +444,25 @@ def test_run_poll_with_a_timeout_error_and_no_timeout_passes_it_through() -> Non
     assert trace.error is cut_off
 
 
+INTERVAL = "poll_interval must be a finite number of seconds >= 0, not "
+TIMEOUT = "timeout must be None (wait indefinitely) or a finite number of seconds >= 0, not "
+# arguments -> the whole message: the argument, what it must be, and the value given
 BAD_POLL_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
-    ({"poll_interval": -1.0}, "poll_interval must be"),
-    ({"poll_interval": math.nan}, "poll_interval must be"),
-    ({"poll_interval": math.inf}, "poll_interval must be"),
-    ({"timeout": -0.1}, "timeout must be None or"),
-    ({"timeout": math.nan}, "timeout must be None or"),
-    ({"timeout": math.inf}, "timeout must be None or"),
+    ({"poll_interval": -1.0}, INTERVAL + "-1.0"),
+    ({"poll_interval": math.nan}, INTERVAL + "nan"),
+    ({"poll_interval": math.inf}, INTERVAL + "inf"),
+    ({"poll_interval": "2"}, INTERVAL + "'2'"),
+    ({"poll_interval": True}, INTERVAL + "True"),
+    ({"timeout": -0.1}, TIMEOUT + "-0.1"),
+    ({"timeout": math.nan}, TIMEOUT + "nan"),
+    ({"timeout": -math.inf}, TIMEOUT + "-inf"),
+    ({"timeout": math.inf}, TIMEOUT + "inf"),
+    ({"timeout": "600"}, TIMEOUT + "'600'"),
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "fragment"), BAD_POLL_ARGUMENTS)
-def test_run_poll_refuses_bad_arguments(kwargs: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(KneoUsageError, match=fragment):
+@pytest.mark.parametrize(("kwargs", "message"), BAD_POLL_ARGUMENTS)
+def test_run_poll_refuses_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(KneoUsageError) as caught:
         new_poll(FakeClock(), **kwargs)
+    assert str(caught.value) == message

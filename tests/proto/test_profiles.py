@@ -183,10 +183,14 @@ def test_resolve_profile_picks_the_section_by_name_then_kneo_profile_then_defaul
     assert (profile.name, profile.url) == (resolved, url)
 
 
-def test_resolve_profile_without_a_file_uses_the_name_for_env_and_keywords() -> None:
+def test_resolve_profile_without_a_file_refuses_a_name_it_cannot_find() -> None:
+    """A name asked for must exist: without a file, KNEO_PROFILE=ci (or a typo such as
+    "stagin") no longer builds a profile from the environment under that name."""
     env = {"KNEO_PROFILE": "ci", "KNEO_URL": URL, "KNEO_API_KEY": CANARY}
-    profile = resolve_profile(toml_text=None, env=env)
-    assert (profile.name, profile.url, profile.api_key) == ("ci", URL, CANARY)
+    with pytest.raises(ProfileError, match=r"profile 'ci' \(named by KNEO_PROFILE\) not found"):
+        resolve_profile(toml_text=None, env=env)
+    unnamed = resolve_profile(toml_text=None, env={"KNEO_URL": URL, "KNEO_API_KEY": CANARY})
+    assert (unnamed.name, unnamed.url, unnamed.api_key) == ("default", URL, CANARY)
 
 
 def test_resolve_profile_reads_the_contract_toml_example() -> None:

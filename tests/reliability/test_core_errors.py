@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import pickle
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from kneo_proto import (
@@ -26,6 +27,7 @@ from kneo_proto import (
     Clock,
     Failed,
     FailureKind,
+    FetchStatus,
     KneoError,
     KneoNetworkError,
     KneoUnexpectedRedirectError,
@@ -60,6 +62,13 @@ NEUTRAL_BODIES = [
     b"\xff\xfe not utf-8",
 ]
 ATTRIBUTES = ("status", "request_id", "idempotency_key", "attempts", "retry_after", "elapsed")
+
+
+@dataclass(frozen=True)
+class PolledRun:
+    """A polled run: all ``RunPoll`` reads of one."""
+
+    status: str
 
 
 class Ticker:
@@ -170,6 +179,8 @@ def built_errors() -> Iterator[tuple[str, KneoError]]:
     yield "budget denied", failed(call)
     ticker = Ticker()
     poll = RunPoll("run-1", clock=ticker.clock(), timeout=0.1)
+    assert isinstance(poll.next_action(), FetchStatus)  # the first poll is always made
+    poll.receive_status(PolledRun("running"))
     wait = poll.next_action()
     assert isinstance(wait, Failed)
     yield "wait timeout", wait.error

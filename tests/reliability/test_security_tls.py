@@ -7,9 +7,9 @@ decrypted. Six scenarios run on the async client (asyncio and trio) and the bloc
 the default client (system trust store, which does not hold the test CA) fails with
 ``KneoTLSError`` before any application byte, so no key, reaches the server; with the CA
 configured the call succeeds, over a DNS name and over an IP address; a host-name mismatch
-either way and an expired certificate fail. kneo-client has no ``verify=False``: the only
-way to switch verification off is to pass one's own ``ssl_context``, which no other client
-inherits (checked with three clients side by side).
+either way and an expired certificate fail. One's own unverified ``ssl_context`` is not
+inherited by any other client (checked with three clients side by side); ``verify=False``
+and every other trust setting are ``test_security_trust.py``'s.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def test_an_unverified_context_is_not_inherited_by_other_blocking_clients(
     assert len(server.requests) == 2
     figure(
         "T37",
-        "opt-out (an explicit unverified ssl_context; there is no verify=False) next to a "
+        "opt-out (an explicit unverified ssl_context) next to a "
         "default and a CA-trusting client, 3 drivers: other clients inheriting the disabled "
         "verification 0",
     )
