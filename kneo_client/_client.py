@@ -17,23 +17,12 @@ from kneo_client.core.profiles import load_profile
 from kneo_client.core.transport import SyncTransport, Transport
 from kneo_client.platform import PlatformClient
 from kneo_proto import CallOptions, Profile, RetryPolicy, TokenBucket
+from kneo_proto._profiles import PROFILE_FIELDS
 
 __all__ = ["KneoClient", "SyncKneoClient"]
 
-_PROFILE_KEYS = frozenset(
-    {
-        "config_file",
-        "url",
-        "api_key",
-        "auth_scheme",
-        "timeout",
-        "allow_insecure_http",
-        "ca_bundle",
-        "strict_responses",
-        "proxy",
-        "trust_env",
-    }
-)
+# What from_profile hands to load_profile: its file, and every profile field (one list).
+_PROFILE_KEYS = frozenset({"config_file", *PROFILE_FIELDS})
 
 
 def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -452,7 +452,7 @@ class Call(Generic[R]):
         self._outcome = Finished(
             result=result,
             response=response,
-            request_id=returned_request_id(response, self.request_id) or self.request_id,
+            request_id=returned_request_id(response, self.request_id),
             sent_request_id=self.request_id,
             idempotency_key=self.idempotency_key,
             attempts=self.attempts,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from kneo_proto._redact import REDACTED, is_sensitive_header
 
@@ -114,6 +115,10 @@ class Response:
         return f"Response(status={self.status}, headers={shown!r}, body=<{len(self.body)} bytes>)"
 
 
+@overload
+def returned_request_id(response: Response, sent: str) -> str: ...
+@overload
+def returned_request_id(response: Response, sent: str | None) -> str | None: ...
 def returned_request_id(response: Response, sent: str | None) -> str | None:
     """The ``X-Request-ID`` ``response`` carries when it can serve as one, else ``sent``.
 

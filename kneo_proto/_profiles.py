@@ -40,6 +40,7 @@ __all__ = [
     "ENV_TIMEOUT",
     "ENV_TRUST_ENV",
     "ENV_URL",
+    "PROFILE_FIELDS",
     "Profile",
     "resolve_profile",
 ]
@@ -56,7 +57,7 @@ ENV_PROXY = "KNEO_PROXY"
 ENV_TRUST_ENV = "KNEO_TRUST_ENV"
 
 _DECIMAL = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)", re.I)
-_FIELDS = (
+PROFILE_FIELDS = (
     "url",
     "api_key",
     "auth_scheme",
@@ -277,10 +278,10 @@ def _toml_section(name: str, toml_text: str | None, source: str, explicit: bool)
             known = ", ".join(sorted(data)) or "none"
             raise ProfileError(f"profile {name!r} not found in {source} (profiles: {known})")
         return {}
-    unknown = sorted(set(section) - set(_FIELDS))
+    unknown = sorted(set(section) - set(PROFILE_FIELDS))
     if unknown:
         raise ProfileError(
-            f"[{name}] in {source} has unknown keys {unknown}; allowed: {list(_FIELDS)}"
+            f"[{name}] in {source} has unknown keys {unknown}; allowed: {list(PROFILE_FIELDS)}"
         )
     return section
 
