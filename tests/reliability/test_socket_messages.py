@@ -12,6 +12,7 @@ force (and the deadline when it ended the call), and says what to do (issue 11, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import anyio
@@ -130,7 +131,9 @@ async def test_read_cut_by_the_deadline_names_the_deadline(
     # the deadline, is a race; either way the deadline is named as what ended the call.
     assert message.startswith(f"{WHERE}timed out "), message
     assert f" {at} (" in message
-    assert "timeout 0.3 s, the call's deadline of 0.3 s ran out)" in message
+    # The attempt's timeout is cut to what the deadline leaves when it is sent: 0.3 s, or a
+    # hair less when the machine is slow to get there.
+    assert re.search(r"timeout 0\.(3|29\d*) s, the call's deadline of 0\.3 s ran out\)", message)
     assert " - the call's deadline ended it: raise deadline" in message
 
 
