@@ -16,21 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from kneo_client._session import AsyncSession, BlockingSession
-from kneo_proto import (
-    DEFAULT_PAGE_SIZE,
-    CallOptions,
-    Endpoint,
-    FetchStatus,
-    Finished,
-    KneoError,
-    PageWalk,
-    RunDone,
-    RunPoll,
-    Sleep,
-    TerminalStatuses,
-    page_of,
-)
-from kneo_proto._operation import check_page
+from kneo_client._walking import AsyncItems, BlockingItems, aadvance, advance, log_poll
+from kneo_proto import Endpoint, Finished, HasStatus, ListWalk, RunWait, TerminalStatuses
 
 __all__ = [
     "ApiResponse",
@@ -45,6 +32,7 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+Run = TypeVar("Run", bound=HasStatus)
 
 
 class AsyncMode:
@@ -170,111 +158,29 @@ class bind(Generic[P, R]):
         return bound
 
 
-class _AsyncItems(Generic[T]):
-    """Every item of a list endpoint, one page in memory at a time, as an async iterator.
+S = TypeVar("S", AsyncSession, BlockingSession)
 
-    A class rather than an async generator: leaving an ``async for`` early must not leave a
-    suspended generator for the garbage collector (trio warns about those).
-    """
 
-    def __init__(
-        self,
-        session: AsyncSession,
-        endpoint: Endpoint[Any, Any],
-        args: Any,
-        kwargs: dict[str, Any],
-    ) -> None:
-        self._session = session
+class _Pager(Generic[S, P, T]):
+    """What the two pagers share: the session and the list endpoint."""
+
+    def __init__(self, session: S, endpoint: Endpoint[P, Any]) -> None:
+        self._session: S = session
         self._endpoint = endpoint
-        self._args = args
-        self._kwargs = kwargs
-        self._walk = _walk(kwargs)
-        self._items: Iterator[T] = iter(())
-
-    def __aiter__(self) -> _AsyncItems[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        while True:
-            item = next(self._items, _NO_ITEM)
-            if item is not _NO_ITEM:
-                return item  # type: ignore[return-value]
-            self._items = iter(())  # hold one page, not two, while the next one is fetched
-            page_request = self._walk.next_page()
-            if page_request is None:
-                raise StopAsyncIteration
-            limit, offset = page_request
-            operation = self._endpoint(*self._args, limit=limit, offset=offset, **self._kwargs)
-            finished = await self._session.execute(operation)
-            self._items = iter(_page_items(self._walk, finished, self._endpoint))
-
-    async def aclose(self) -> None:
-        """Stop early: no further page is fetched."""
-        self._items = iter(())
-        self._walk.done = True
 
 
-_NO_ITEM = object()
-
-
-def _iterate_blocking(
-    session: BlockingSession,
-    endpoint: Endpoint[Any, Any],
-    args: Any,
-    kwargs: dict[str, Any],
-    walk: PageWalk,
-) -> Iterator[Any]:
-    while (page_request := walk.next_page()) is not None:
-        limit, offset = page_request
-        finished = session.execute(endpoint(*args, limit=limit, offset=offset, **kwargs))
-        items = _page_items(walk, finished, endpoint)
-        del finished  # hold one page, not two, while the next one is fetched and decoded
-        yield from items
-        del items
-
-
-def _page_items(walk: PageWalk, finished: Finished[Any], endpoint: Endpoint[Any, Any]) -> Any:
-    page = page_of(
-        finished.result,
-        endpoint.route.items_field or "items",
-        limit=walk.page_size,
-        offset=walk.offset,
-    )
-    walk.receive_page(page)
-    return page.items
-
-
-def _walk(kwargs: dict[str, Any]) -> PageWalk:
-    """The walk for an iterator's ``limit`` (page size) and ``offset``, checked as the list
-    endpoint checks them: a ``KneoUsageError`` when the iterator is made, before any request.
-    """
-    limit, offset = kwargs.pop("limit", DEFAULT_PAGE_SIZE), kwargs.pop("offset", 0)
-    check_page(limit, offset)
-    return PageWalk(page_size=limit, start_offset=offset)
-
-
-class AsyncPager(Generic[P, T]):
+class AsyncPager(_Pager[AsyncSession, P, T]):
     """Iterates every item of a list endpoint: ``async for item in pager(...)``."""
 
-    def __init__(self, session: AsyncSession, endpoint: Endpoint[P, Any]) -> None:
-        self._session = session
-        self._endpoint = endpoint
-
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
-        return _AsyncItems(self._session, self._endpoint, args, dict(kwargs))
+        return AsyncItems(self._session, ListWalk[T](self._endpoint, *args, **kwargs))
 
 
-class BlockingPager(Generic[P, T]):
+class BlockingPager(_Pager[BlockingSession, P, T]):
     """Iterates every item of a list endpoint: ``for item in pager(...)``."""
 
-    def __init__(self, session: BlockingSession, endpoint: Endpoint[P, Any]) -> None:
-        self._session = session
-        self._endpoint = endpoint
-
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
-        arguments = dict(kwargs)
-        walk = _walk(arguments)  # here, not in the generator: misuse raises at once
-        return _iterate_blocking(self._session, self._endpoint, args, arguments, walk)
+        return BlockingItems(self._session, ListWalk[T](self._endpoint, *args, **kwargs))
 
 
 class paginate(Generic[P, T]):
@@ -283,10 +189,15 @@ class paginate(Generic[P, T]):
     The iterator takes the list endpoint's arguments; ``limit`` is the page size and
     ``offset`` the first item, checked as the list endpoint checks them (``limit`` 1 to 1000,
     ``offset`` >= 0; else ``KneoUsageError`` when the iterator is made, before any request).
-    It holds one page in memory at a time.
+    It holds one page in memory at a time. ``item`` is the item type the endpoint's
+    declaration lists (else ``TypeError`` when the namespace class is defined).
     """
 
     def __init__(self, endpoint: Endpoint[P, Any], item: type[T]) -> None:
+        declared = endpoint.route.item_type
+        if item is not declared:
+            listed = "nothing" if declared is None else declared.__name__
+            raise TypeError(f"{endpoint.name} lists {listed}, not {item.__name__}")
         self.endpoint = endpoint
         self.item = item
 
@@ -305,12 +216,33 @@ class paginate(Generic[P, T]):
         return BlockingPager[P, T](session, self.endpoint)
 
 
-class AsyncWaiter(Generic[R]):
-    """``wait_for_completion`` on an async session."""
+class _Waiter(Generic[S, Run]):
+    """What the two ``wait_for_completion`` share: the session and the ``RunWait``."""
 
-    def __init__(self, session: AsyncSession, get_run: Endpoint[[str], R]) -> None:
-        self._session = session
+    def __init__(self, session: S, get_run: Endpoint[[str], Run]) -> None:
+        self._session: S = session
         self._get_run = get_run
+
+    def _wait(
+        self,
+        run_id: str,
+        timeout: float | None,
+        poll_interval: float,
+        terminal_statuses: TerminalStatuses | None,
+    ) -> RunWait[Run]:
+        return RunWait(
+            self._get_run,
+            run_id,
+            clock=self._session.driver.clock,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            terminal_statuses=terminal_statuses,
+            emit=log_poll,
+        )
+
+
+class AsyncWaiter(_Waiter[AsyncSession, Run]):
+    """``wait_for_completion`` on an async session."""
 
     async def __call__(
         self,
@@ -319,38 +251,13 @@ class AsyncWaiter(Generic[R]):
         timeout: float | None = None,  # noqa: ASYNC109 - the contract's parameter
         poll_interval: float = 1.0,
         terminal_statuses: TerminalStatuses | None = None,
-    ) -> R:
-        poll = RunPoll(
-            run_id,
-            clock=self._session.driver.clock,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            terminal_statuses=terminal_statuses,
-        )
-        while True:
-            action = poll.next_action()
-            if isinstance(action, FetchStatus):
-                options = _poll_options(action)
-                try:
-                    poll.receive_status(
-                        (await self._session.execute(self._get_run(run_id), options)).result
-                    )
-                except KneoError as error:
-                    poll.receive_error(error)
-            elif isinstance(action, Sleep):
-                await self._session.driver.asleep(action.seconds)
-            elif isinstance(action, RunDone):
-                return action.run  # type: ignore[no-any-return]
-            else:
-                raise action.error
+    ) -> Run:
+        wait = self._wait(run_id, timeout, poll_interval, terminal_statuses)
+        return (await aadvance(self._session, wait)).result
 
 
-class BlockingWaiter(Generic[R]):
+class BlockingWaiter(_Waiter[BlockingSession, Run]):
     """``wait_for_completion`` on a blocking session."""
-
-    def __init__(self, session: BlockingSession, get_run: Endpoint[[str], R]) -> None:
-        self._session = session
-        self._get_run = get_run
 
     def __call__(
         self,
@@ -359,56 +266,32 @@ class BlockingWaiter(Generic[R]):
         timeout: float | None = None,
         poll_interval: float = 1.0,
         terminal_statuses: TerminalStatuses | None = None,
-    ) -> R:
-        poll = RunPoll(
-            run_id,
-            clock=self._session.driver.clock,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            terminal_statuses=terminal_statuses,
-        )
-        while True:
-            action = poll.next_action()
-            if isinstance(action, FetchStatus):
-                options = _poll_options(action)
-                try:
-                    poll.receive_status(
-                        self._session.execute(self._get_run(run_id), options).result
-                    )
-                except KneoError as error:
-                    poll.receive_error(error)
-            elif isinstance(action, Sleep):
-                self._session.driver.sleep(action.seconds)
-            elif isinstance(action, RunDone):
-                return action.run  # type: ignore[no-any-return]
-            else:
-                raise action.error
+    ) -> Run:
+        wait = self._wait(run_id, timeout, poll_interval, terminal_statuses)
+        return advance(self._session, wait).result
 
 
-def _poll_options(fetch: FetchStatus) -> CallOptions | None:
-    """A poll's own retries must end by the wait's deadline, when it has one."""
-    return None if fetch.deadline is None else CallOptions(deadline=fetch.deadline)
-
-
-class poll_run(Generic[R]):
+class poll_run(Generic[Run]):
     """Bind ``wait_for_completion``: poll ``get_run`` until the run is terminal.
 
     Polls only read; a poll's own retries and every sleep stay within ``timeout``. Returns
     the terminal run (a failed run included); raises ``KneoWaitTimeoutError`` (a
     ``TimeoutError``) when ``timeout`` elapses first. ``terminal_statuses`` is a set, list,
     tuple or iterator of statuses; a lone string such as ``"completed"`` is refused with a
-    ``KneoUsageError`` before the first poll (it would iterate over its letters).
+    ``KneoUsageError`` before the first poll (it would iterate over its letters). Each poll
+    that returns the run is logged at DEBUG on ``kneo_client.transport`` (run ID, status,
+    seconds since the wait began).
     """
 
-    def __init__(self, get_run: Endpoint[[str], R]) -> None:
+    def __init__(self, get_run: Endpoint[[str], Run]) -> None:
         self.get_run = get_run
 
     @overload
-    def __get__(self, obj: None, owner: type) -> poll_run[R]: ...
+    def __get__(self, obj: None, owner: type) -> poll_run[Run]: ...
     @overload
-    def __get__(self, obj: Namespace[AsyncMode], owner: type) -> AsyncWaiter[R]: ...
+    def __get__(self, obj: Namespace[AsyncMode], owner: type) -> AsyncWaiter[Run]: ...
     @overload
-    def __get__(self, obj: Namespace[BlockingMode], owner: type) -> BlockingWaiter[R]: ...
+    def __get__(self, obj: Namespace[BlockingMode], owner: type) -> BlockingWaiter[Run]: ...
     def __get__(self, obj: Namespace[Any] | None, owner: type) -> Any:
         if obj is None:
             return self

@@ -6,8 +6,9 @@ hand it to their driver. Everything they share with each other lives in ``kneo_p
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from kneo_proto import (
     Call,
@@ -20,29 +21,13 @@ from kneo_proto import (
     TokenBucket,
 )
 
-__all__ = ["AsyncExecutor", "AsyncSession", "BlockingExecutor", "BlockingSession"]
+if TYPE_CHECKING:
+    from kneo_client._observe import SessionEmitters
+    from kneo_drivers.contract import AsyncExecutor, BlockingExecutor
+
+__all__ = ["AsyncSession", "BlockingSession"]
 
 R = TypeVar("R")
-
-
-class AsyncExecutor(Protocol):
-    """What an async driver offers: a clock and ``execute``."""
-
-    clock: Clock
-
-    async def execute(self, call: Call[R]) -> Finished[R]: ...
-
-    async def asleep(self, seconds: float) -> None: ...
-
-
-class BlockingExecutor(Protocol):
-    """What a blocking driver offers: a clock and ``execute``."""
-
-    clock: Clock
-
-    def execute(self, call: Call[R]) -> Finished[R]: ...
-
-    def sleep(self, seconds: float) -> None: ...
 
 
 @dataclass
@@ -62,8 +47,21 @@ class _SessionBase:
     ) -> Call[R]:
         if self.state.closed:
             raise KneoClientClosedError("the client is closed; create a new one")
+        if options is None or options.observers is None:
+            emitter = self._emitters.pick()
+        else:
+            emitter = self._emitters.for_observers(options.observers)
         merged = self.options if options is None else self.options.merged(options)
-        return Call(operation, self.config, clock=clock, options=merged, budget=self.budget)
+        return Call(
+            operation, self.config, clock=clock, options=merged, budget=self.budget, emit=emitter
+        )
+
+    @functools.cached_property
+    def _emitters(self) -> SessionEmitters:
+        """The emitters of this session's calls, built once (logging is imported then)."""
+        from kneo_client._observe import SessionEmitters
+
+        return SessionEmitters(self.options.observers)
 
 
 @dataclass(frozen=True)

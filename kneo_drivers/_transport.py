@@ -21,10 +21,9 @@ from typing import Any, NamedTuple
 
 import h11
 
-from kneo_drivers._log import log_attempt
+from kneo_drivers.contract import TransportFailure
 from kneo_proto import (
     DEFAULT_KEEPALIVE_EXPIRY,
-    Call,
     FailureKind,
     KneoConfigurationError,
     Phase,
@@ -72,21 +71,18 @@ __all__ = [
     "PRIVATE_ATTRIBUTES",
     "TRANSPORT_ERRORS",
     "failure_detail",
+    "failure_of",
     "failure_kind",
     "failure_phase",
     "httpcore",
     "timeouts",
     "tls_context",
     "connection_of",
-    "deliver",
     "holds_unread_bytes",
     "moved",
     "new_async_pool",
     "new_pool",
-    "report",
-    "report_failure",
     "to_httpcore_request",
-    "unsupported_version",
     "unverified_context",
 ]
 
@@ -359,18 +355,6 @@ def _parse_origin(origin: str) -> _Origin:
     return parts
 
 
-def unsupported_version(response: httpcore.Response) -> str | None:
-    """Why a response's HTTP version cannot be trusted, or None for HTTP/1.0 and 1.1.
-
-    h11 parses any single-digit version (``HTTP/0.5``, ``HTTP/2.0``) with HTTP/1.1 framing;
-    a peer that sends one is not speaking the protocol we do.
-    """
-    version = response.extensions.get("http_version", b"HTTP/1.1")
-    if version in (b"HTTP/1.1", b"HTTP/1.0"):
-        return None
-    return f"unsupported HTTP version {bytes(version).decode('latin-1')!r} in the status line"
-
-
 # -- httpcore2 internals (ADR 0010) ----------------------------------------------------------
 # httpcore2 offers no public handle on the connection behind a response, nor on bytes h11
 # holds past it, nor on the anyio stream behind an asyncio connection (which
@@ -446,59 +430,10 @@ def holds_unread_bytes(connection: Any) -> bool:
     return bool(h11_connection.trailing_data[0])
 
 
-_WHY_STOPPED = {
-    FailureKind.TOO_LARGE: "response body over the cap",
-    FailureKind.TIMEOUT: "the call's deadline expired while the body was read",
-}
-
-
-def report_failure(
-    call: Call[Any],
-    send: Send,
-    exc: Exception,
-    kinds: Kinds = _KINDS,
-    phases: Phases = _PHASES,
-) -> None:
-    """Report a transport exception to ``call``: its kind, its text and its phase."""
-    kind = failure_kind(exc, kinds)
-    call.receive_failure(kind, failure_detail(exc), phase=failure_phase(exc, phases))
-    log_attempt(call, send, kind.value)
-
-
-def report(
-    call: Call[Any],
-    send: Send,
-    status: int,
-    headers: Any,
-    body: bytes | FailureKind,
-    problem: str | None,
-) -> None:
-    """Report an attempt whose response (``status``, ``headers``) arrived: its body, or why
-    it was not read whole (``problem``, else the reason ``body``'s kind stands for).
+def failure_of(exc: Exception, kinds: Kinds = _KINDS, phases: Phases = _PHASES) -> TransportFailure:
+    """A transport exception as the contract's ``TransportFailure``: its kind, its text and
+    its phase (httpcore2's classes by default; another library passes its own tables).
     """
-    if isinstance(body, FailureKind):
-        call.receive_failure(body, problem or _WHY_STOPPED[body])
-    else:
-        call.receive_response(status, headers, body)
-        log_attempt(call, send, status)
-
-
-def deliver(
-    call: Call[Any],
-    send: Send,
-    response: httpcore.Response,
-    body: bytes | FailureKind,
-    problem: str | None,
-) -> bool:
-    """Report an attempt whose response arrived: its body, or why it was not read whole.
-
-    Returns True when the connection must be closed rather than reused: a status line of
-    the wrong version (``problem``), a response the core refused as misframed, or bytes past
-    the response.
-    """
-    report(call, send, response.status, response.headers, body, problem)
-    return (
-        problem is not None
-        or not call.connection_reusable
-        or holds_unread_bytes(connection_of(response))
+    return TransportFailure(
+        failure_kind(exc, kinds), failure_detail(exc), failure_phase(exc, phases)
     )

@@ -21,10 +21,9 @@ interrupt a read, so it checks the deadline between body chunks (each read is bo
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import httpx
@@ -34,25 +33,20 @@ from kneo_drivers._transport import (
     _PHASES as HTTPCORE_PHASES,
     Kinds,
     Phases,
-    report,
-    report_failure,
+    failure_of,
     timeouts,
 )
-from kneo_drivers.anyio import AsyncLoop
-from kneo_drivers.blocking import BlockingLoop, read_capped
-from kneo_proto import Call, FailureKind, Send
+from kneo_drivers.blocking import read
+from kneo_drivers.contract import HttpReply, ReadGuard, TransportFailure
+from kneo_drivers.loops import AsyncLoop, BlockingLoop
+from kneo_proto import FailureKind, Send
 
 __all__ = ["KINDS", "PHASES", "HttpxAsyncDriver", "HttpxBlockingDriver", "to_httpx_request"]
-
-R = TypeVar("R")
 
 # httpx names its transport exceptions (and nests them) as httpcore does: httpcore2's table,
 # with httpx's classes. (``tests/drivers/test_httpx_driver.py`` lists every mapping.)
 KINDS: Kinds = tuple((getattr(httpx, cls.__name__), kind) for cls, kind in HTTPCORE_KINDS)
 PHASES: Phases = tuple((getattr(httpx, cls.__name__), phase) for cls, phase in HTTPCORE_PHASES)
-# An httpx client may speak HTTP/2 (``http2=True``); h11 reports any other version it
-# parsed with HTTP/1.1 framing (see ``unsupported_version``).
-_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1", "HTTP/2"})
 
 
 def to_httpx_request(send: Send) -> httpx.Request:
@@ -78,23 +72,27 @@ class HttpxAsyncDriver(AsyncLoop):
         super().__init__()
         self.client = client
 
-    async def _attempt(self, call: Call[R], send: Send) -> None:
-        request = to_httpx_request(send)
+    async def exchange(self, send: Send, guard: ReadGuard) -> HttpReply | TransportFailure:
+        """Send ``send.request`` once with the client; return the reply or the failure."""
         try:
-            response = await self.client.send(request, stream=True, follow_redirects=False)
+            response = await self.client.send(
+                to_httpx_request(send), stream=True, follow_redirects=False
+            )
             try:
-                problem = _version_problem(response)
                 loaded = _loaded(response)
                 chunks = response.aiter_raw() if loaded is None else _one(loaded)
-                cap = send.max_response_bytes
-                body = FailureKind.PROTOCOL if problem else await _read_capped(chunks, cap)
-                _deliver(call, send, response, body, problem)
+                body = guard.check_head(response.http_version) or await _read(chunks, guard)
             finally:
-                # Shielded: the outcome is already reported, and the connection must go back.
+                # Shielded: the outcome is read, and the connection must go back.
                 with anyio.CancelScope(shield=True), suppress(httpx.TransportError):
                     await response.aclose()
         except httpx.TransportError as exc:
-            _report_failure(call, send, exc)
+            return failure_of(exc, KINDS, PHASES)
+        return _reply(response, body)
+
+    async def discard(self, connection: Any) -> None:
+        """Make the pool drop the connection the core distrusts (``_condemn``)."""
+        _condemn(connection)
 
 
 class HttpxBlockingDriver(BlockingLoop):
@@ -109,22 +107,34 @@ class HttpxBlockingDriver(BlockingLoop):
         super().__init__()
         self.client = client
 
-    def _exchange(self, call: Call[R], send: Send) -> None:
-        give_up = None if send.remaining is None else time.monotonic() + send.remaining
-        request = to_httpx_request(send)
+    def exchange(self, send: Send, guard: ReadGuard) -> HttpReply | TransportFailure:
+        """Send ``send.request`` once with the client; return the reply or the failure."""
         try:
-            response = self.client.send(request, stream=True, follow_redirects=False)
+            response = self.client.send(to_httpx_request(send), stream=True, follow_redirects=False)
             try:
-                problem = _version_problem(response)
                 loaded = _loaded(response)
                 chunks = response.iter_raw() if loaded is None else [loaded]
-                body = FailureKind.PROTOCOL if problem else read_capped(chunks, send, give_up)
-                _deliver(call, send, response, body, problem)
+                body = guard.check_head(response.http_version) or read(chunks, guard)
             finally:
                 with suppress(httpx.TransportError):
                     response.close()
         except httpx.TransportError as exc:
-            _report_failure(call, send, exc)
+            return failure_of(exc, KINDS, PHASES)
+        return _reply(response, body)
+
+    def discard(self, connection: Any) -> None:
+        """Make the pool drop the connection the core distrusts (``_condemn``)."""
+        _condemn(connection)
+
+
+def _reply(response: httpx.Response, body: bytes | FailureKind) -> HttpReply:
+    return HttpReply(
+        response.status_code,
+        response.headers.raw,
+        body,
+        response.http_version,
+        connection=response,
+    )
 
 
 def _loaded(response: httpx.Response) -> bytes | None:
@@ -141,51 +151,34 @@ async def _one(chunk: bytes) -> AsyncIterator[bytes]:
     yield chunk
 
 
-async def _read_capped(body: AsyncIterator[bytes], cap: int) -> bytes | FailureKind:
-    """All of ``body``, or ``TOO_LARGE`` once it grows past ``cap`` bytes.
+async def _read(body: AsyncIterator[bytes], guard: ReadGuard) -> bytes | FailureKind:
+    """All of ``body``, or the kind ``guard`` stopped the read with.
 
-    Past the cap the next read is cancelled, not the iteration abandoned: httpx nests async
+    Once stopped, the next read is cancelled, not the iteration abandoned: httpx nests async
     generators, and closing the outer one leaves the inner ones for trio to finalize with a
     ``ResourceWarning`` (encode/httpx#3686). The cancellation unwinds them all; the little
     that httpx already holds in memory is skipped on the way.
     """
     chunks: list[bytes] = []
     size = 0
-    with anyio.CancelScope() as stop:
+    stop: FailureKind | None = None
+    with anyio.CancelScope() as scope:
         async for chunk in body:
             size += len(chunk)
-            if size > cap:
-                stop.cancel()
-            else:
+            if stop is None and (stop := guard.check_body(size)) is not None:
+                scope.cancel()
+            elif stop is None:
                 chunks.append(chunk)
-    return FailureKind.TOO_LARGE if size > cap else b"".join(chunks)
-
-
-def _version_problem(response: httpx.Response) -> str | None:
-    if response.http_version in _VERSIONS:
-        return None
-    return f"unsupported HTTP version {response.http_version!r} in the status line"
-
-
-def _deliver(
-    call: Call[Any],
-    send: Send,
-    response: httpx.Response,
-    body: bytes | FailureKind,
-    problem: str | None,
-) -> None:
-    report(call, send, response.status_code, response.headers.raw, body, problem)
-    if problem is not None or not call.connection_reusable:
-        _condemn(response)
+    return stop or b"".join(chunks)
 
 
 def _condemn(response: httpx.Response) -> None:
     """Make the pool drop the HTTP/1.x connection that carried ``response``.
 
     httpx gives no handle on the connection; httpcore's ``network_stream`` extension reaches
-    its socket. Shut down before the response is closed, the socket reads as closed by the
-    server when the pool next looks at the connection, so the pool closes it instead of
-    reusing it. (A custom transport without that extension keeps its own reuse rules.)
+    its socket. Shut down, the socket reads as closed by the server when the pool next looks
+    at the connection, so the pool closes it instead of reusing it. (A custom transport
+    without that extension keeps its own reuse rules.)
     """
     stream = response.extensions.get("network_stream")
     if stream is None or response.http_version == "HTTP/2":  # one connection, many streams
@@ -194,7 +187,3 @@ def _condemn(response: httpx.Response) -> None:
     if sock is not None:
         with suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-
-
-def _report_failure(call: Call[Any], send: Send, exc: Exception) -> None:
-    report_failure(call, send, exc, KINDS, PHASES)

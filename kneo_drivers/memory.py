@@ -2,12 +2,13 @@
 
 For tests, the user's and ours. The handler returns a ``Response`` (or, for
 ``AsyncMemoryDriver``, an awaitable of one) or raises ``SimulatedFailure(kind)``. Sleeps are
-virtual by default: they advance the driver's own clock at once, so retries, polling and
-``Retry-After`` cost no real time. A handler can advance that clock too (a slow server).
+virtual by default: they advance the driver's ``VirtualClock`` at once, so retries, polling
+and ``Retry-After`` cost no real time. A handler can advance that clock too (a slow server).
 
-As a real driver would, an answer that arrives after the attempt's timeout (measured on the
-driver's clock) is a ``TIMEOUT`` failure, a body over the core's cap a ``TOO_LARGE`` one, and
-a cancelled call is told it was abandoned before the cancellation propagates.
+The exchange runs on the same loops as the network drivers (``kneo_drivers.loops``), so the
+core decides the same way: a body over the cap is ``TOO_LARGE``, and a cancelled call is
+told it was abandoned. As a real transport would, an answer that arrives after the
+attempt's timeout (measured on the driver's clock) is a ``TIMEOUT`` failure.
 """
 
 from __future__ import annotations
@@ -15,13 +16,23 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
-from kneo_proto import Call, Clock, Failed, FailureKind, Finished, Request, Response, Send, Sleep
+import anyio
 
-__all__ = ["AsyncMemoryDriver", "Handler", "MemoryDriver", "SimulatedFailure", "VirtualClock"]
+from kneo_drivers._virtual_clock import DEFAULT_EPOCH, VirtualClock
+from kneo_drivers.contract import HttpReply, ReadGuard, TransportFailure
+from kneo_drivers.loops import AsyncLoop, BlockingLoop
+from kneo_proto import Clock, FailureKind, Request, Response, Send
 
-R = TypeVar("R")
+__all__ = [
+    "DEFAULT_EPOCH",
+    "AsyncMemoryDriver",
+    "Handler",
+    "MemoryDriver",
+    "SimulatedFailure",
+    "VirtualClock",
+]
+
 Handler = Callable[[Request], Response | Awaitable[Response]]
 
 
@@ -33,36 +44,62 @@ class SimulatedFailure(Exception):
         self.kind = kind
 
 
-class VirtualClock:
-    """A clock that moves only when advanced; its wall time starts at the real one."""
+class _Memory:
+    """What both memory drivers share: the handler, the clock and the record of sleeps."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._wall_start = time.time()
-        self.clock = Clock(monotonic=lambda: self.now, wall=lambda: self._wall_start + self.now)
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        virtual_time: bool = True,
+        clock: VirtualClock | None = None,
+    ) -> None:
+        self.handler = handler
+        self.virtual = (clock or VirtualClock(time.time())) if virtual_time else None
+        self.clock = self.virtual.clock if self.virtual else Clock(time.monotonic, time.time)
+        self.sleeps: list[float] = []
+        """Every sleep the calls asked for, in seconds, in order."""
 
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward by ``seconds``."""
-        self.now += seconds
+    def _reply(self, send: Send, guard: ReadGuard, response: object, started: float) -> HttpReply:
+        if not isinstance(response, Response):
+            raise TypeError(f"a handler must return a Response, not {type(response).__name__}")
+        if self.clock.monotonic() - started > send.timeout:
+            # As a transport's read timeout would: the answer came too late to be read.
+            body: bytes | FailureKind = FailureKind.TIMEOUT
+        else:
+            body = guard.check_body(len(response.body)) or response.body
+        return HttpReply(response.status, response.headers, body)
 
 
-class MemoryDriver:
+class MemoryDriver(_Memory, BlockingLoop):
     """Executes calls of a blocking client against ``handler``.
 
     Args:
         handler: Called with each request; returns a ``Response`` or raises
             ``SimulatedFailure``.
         virtual_time: Sleep on a ``VirtualClock`` (the default) instead of really sleeping.
+        clock: The ``VirtualClock`` to use (an emulator's, to share its time); a fresh one
+            starting at the real time by default.
 
     Attributes:
         sleeps: Every sleep the calls asked for, in seconds, in order.
+        virtual: The driver's ``VirtualClock``, or None in real time.
     """
 
-    def __init__(self, handler: Handler, *, virtual_time: bool = True) -> None:
-        self.handler = handler
-        self.virtual = VirtualClock() if virtual_time else None
-        self.clock = self.virtual.clock if self.virtual else Clock(time.monotonic, time.time)
-        self.sleeps: list[float] = []
+    def __init__(
+        self, handler: Handler, *, virtual_time: bool = True, clock: VirtualClock | None = None
+    ) -> None:
+        _Memory.__init__(self, handler, virtual_time=virtual_time, clock=clock)
+        BlockingLoop.__init__(self)
+
+    def exchange(self, send: Send, guard: ReadGuard) -> HttpReply | TransportFailure:
+        """Hand ``send.request`` to the handler; return its answer or the simulated failure."""
+        started = self.clock.monotonic()
+        try:
+            response = self.handler(send.request)
+        except SimulatedFailure as failure:
+            return TransportFailure(failure.kind, str(failure))
+        return self._reply(send, guard, response, started)
 
     def sleep(self, seconds: float) -> None:
         """Sleep (virtually, by default) for ``seconds``."""
@@ -70,75 +107,40 @@ class MemoryDriver:
         if self.virtual is not None:
             self.virtual.advance(seconds)
         else:
-            time.sleep(seconds)
+            super().sleep(seconds)
 
-    def execute(self, call: Call[R]) -> Finished[R]:
-        """Run ``call`` to its end; return its ``Finished`` or raise its error."""
+    def close(self) -> None:
+        """Nothing to release: the driver can serve another client after this one closed."""
+
+
+class AsyncMemoryDriver(_Memory, AsyncLoop):
+    """Executes calls of an async client against ``handler`` (which may be async), on asyncio
+    or trio; takes the same arguments as ``MemoryDriver``.
+    """
+
+    def __init__(
+        self, handler: Handler, *, virtual_time: bool = True, clock: VirtualClock | None = None
+    ) -> None:
+        _Memory.__init__(self, handler, virtual_time=virtual_time, clock=clock)
+        AsyncLoop.__init__(self)
+
+    async def exchange(self, send: Send, guard: ReadGuard) -> HttpReply | TransportFailure:
+        """Hand ``send.request`` to the handler; return its answer or the simulated failure."""
+        started = self.clock.monotonic()
         try:
-            while True:
-                action = call.next_action()
-                if isinstance(action, Send):
-                    started = self.clock.monotonic()
-                    try:
-                        response = self.handler(action.request)
-                    except SimulatedFailure as failure:
-                        call.receive_failure(failure.kind, str(failure))
-                        continue
-                    if not isinstance(response, Response):
-                        raise TypeError("a blocking client's handler must return a Response")
-                    self._deliver(call, action, response, started)
-                elif isinstance(action, Sleep):
-                    self.sleep(action.seconds)
-                elif isinstance(action, Failed):
-                    raise action.error
-                else:
-                    return action
-        except BaseException:
-            call.abandon()
-            raise
-
-    def _deliver(self, call: Call[R], send: Send, response: Response, started: float) -> None:
-        if self.clock.monotonic() - started > send.timeout:
-            call.receive_failure(FailureKind.TIMEOUT, "the handler answered after the timeout")
-        elif len(response.body) > send.max_response_bytes:
-            call.receive_failure(FailureKind.TOO_LARGE, f"over {send.max_response_bytes} bytes")
-        else:
-            call.receive_response(response.status, response.headers, response.body)
-
-
-class AsyncMemoryDriver(MemoryDriver):
-    """Executes calls of an async client against ``handler`` (which may be async)."""
-
-    async def execute(self, call: Call[R]) -> Finished[R]:  # type: ignore[override]
-        """Run ``call`` to its end; return its ``Finished`` or raise its error."""
-        try:
-            while True:
-                action = call.next_action()
-                if isinstance(action, Send):
-                    started = self.clock.monotonic()
-                    try:
-                        outcome = self.handler(action.request)
-                        response = await outcome if inspect.isawaitable(outcome) else outcome
-                    except SimulatedFailure as failure:
-                        call.receive_failure(failure.kind, str(failure))
-                        continue
-                    self._deliver(call, action, response, started)
-                elif isinstance(action, Sleep):
-                    await self.asleep(action.seconds)
-                elif isinstance(action, Failed):
-                    raise action.error
-                else:
-                    return action
-        except BaseException:
-            call.abandon()
-            raise
+            outcome = self.handler(send.request)
+            response = await outcome if inspect.isawaitable(outcome) else outcome
+        except SimulatedFailure as failure:
+            return TransportFailure(failure.kind, str(failure))
+        return self._reply(send, guard, response, started)
 
     async def asleep(self, seconds: float) -> None:
         """Sleep (virtually, by default) for ``seconds``."""
+        self.sleeps.append(seconds)
         if self.virtual is not None:
-            self.sleep(seconds)
+            self.virtual.advance(seconds)
         else:
-            import anyio  # real sleeps need the running event loop
-
-            self.sleeps.append(seconds)
             await anyio.sleep(seconds)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the driver can serve another client after this one closed."""

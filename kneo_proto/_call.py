@@ -41,7 +41,19 @@ from kneo_proto._errors import (
     from_response,
     parse_error_body,
 )
+from kneo_proto._events import (
+    AttemptFailed,
+    AttemptStarted,
+    CallFailed,
+    CallFinished,
+    CallInfo,
+    CallStarted,
+    Emitter,
+    ResponseReceived,
+    RetryScheduled,
+)
 from kneo_proto._explain import retry_after_note, seconds, transport_message, with_note
+from kneo_proto._headers import check_header_name, check_header_value
 from kneo_proto._http import (
     HeaderPairs,
     Request,
@@ -79,6 +91,11 @@ _TRANSPORT_ERRORS: dict[FailureKind, type[KneoError]] = {
     FailureKind.TOO_LARGE: KneoResponseTooLargeError,
 }
 _TIMEOUT_KINDS = frozenset({FailureKind.CONNECT_TIMEOUT, FailureKind.TIMEOUT})
+_DEADLINE_IN_BODY = "the call's deadline expired while the body was read"
+# The versions a response may speak: h11 parses any single-digit version (``HTTP/0.5``,
+# ``HTTP/2.0``) with HTTP/1.1 framing, and a peer that sends one is not speaking the
+# protocol we do; ``HTTP/2`` is what an HTTP/2 connection (httpx's, h2) reports.
+_HTTP_VERSIONS = frozenset({"HTTP/1.1", "HTTP/1.0", "HTTP/2", b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2"})
 _DETAIL_LIMIT = 200
 # Headers the SDK alone sets: credentials, call identity, and message framing (a caller's
 # Content-Length or Transfer-Encoding next to ours would let a request be split).
@@ -152,6 +169,7 @@ class Call(Generic[R]):
         options: Per-call overrides.
         budget: The client's retry budget, or None for unlimited retries.
         rng: Random generator for jitter (a private one by default).
+        emit: Where the call's events go (``kneo_proto._events``); None builds none.
     """
 
     def __init__(
@@ -163,6 +181,7 @@ class Call(Generic[R]):
         options: CallOptions | None = None,
         budget: TokenBucket | None = None,
         rng: random.Random | None = None,
+        emit: Emitter | None = None,
     ) -> None:
         options = options or CallOptions()
         self.operation = operation
@@ -189,9 +208,15 @@ class Call(Generic[R]):
         self._held_tokens = 0
         self._unsent_tokens = 0
         self._outcome: Finished[R] | Failed | None = None
+        self._emit = emit
+        self._info: CallInfo | None = None  # built with the first event
+        self._attempt_started = 0.0
+        # What check_head or check_body stopped the last read for, and why.
+        self._stopped: tuple[FailureKind, str] | None = None
         self.connection_reusable = True
         """False once a response showed its connection cannot be trusted with another request
-        (misframed): the driver closes that connection."""
+        (misframed, a foreign HTTP version, bytes past the response): the driver closes that
+        connection instead of returning it to its pool."""
 
     def __repr__(self) -> str:
         return (
@@ -213,16 +238,47 @@ class Call(Generic[R]):
         return self._outcome
 
     def receive_response(
-        self, status: int, headers: Iterable[tuple[bytes | str, bytes | str]], body: bytes
+        self,
+        status: int,
+        headers: Iterable[tuple[bytes | str, bytes | str]],
+        body: bytes,
+        *,
+        http_version: bytes | str = "HTTP/1.1",
+        unread_bytes: bool = False,
     ) -> None:
-        """Report the complete response to the last ``Send``."""
+        """Report the complete response to the last ``Send``, with the transport's facts.
+
+        Args:
+            status: The status code.
+            headers: The header pairs, as received.
+            body: The whole body.
+            http_version: The version of the status line (``b"HTTP/1.1"`` or ``"HTTP/1.1"``);
+                one kneo-client does not speak fails the attempt as a ``PROTOCOL`` failure.
+            unread_bytes: True when the server sent bytes past this response on its
+                connection: the response stands, the connection is not reused.
+        """
         self._check("receive_response")
+        if self.check_head(http_version) is not None:
+            self.receive_failure(FailureKind.PROTOCOL)
+            return
         response = Response(status, normalize_headers(headers), body)
         misframed = _misframed(response)
         if misframed is not None:
             self.connection_reusable = False
             self.receive_failure(FailureKind.PROTOCOL, misframed)
             return
+        if unread_bytes:
+            self.connection_reusable = False
+        if self._emit is not None:
+            self._emit.emit(
+                ResponseReceived(
+                    call=self._call_info(),
+                    at=(now := self._clock.monotonic()),
+                    attempt=self.attempts,
+                    status=status,
+                    duration=now - self._attempt_started,
+                )
+            )
         if 200 <= status < 300:
             self._finish_success(response)
             return
@@ -242,7 +298,7 @@ class Call(Generic[R]):
         in_progress = status == 409 and isinstance(error, KneoIdempotencyInProgressError)
         retryable = status_is_retryable(status) or in_progress
         if retryable and retry_is_safe(self.operation.method, keyed=self._keyed):
-            self._retry_or_fail(error, None, retry_after)
+            self._retry_or_fail(error, status, retry_after)
         else:
             self._fail(error)
 
@@ -253,10 +309,24 @@ class Call(Generic[R]):
 
         Args:
             kind: What kind of failure it was (decides the error class and the retry).
-            detail: The transport library's text for it, for the message.
+            detail: The transport library's text for it, for the message ("" after a read
+                that ``check_body`` stopped: the core words it).
             phase: Where in the exchange it happened, when the library says, for the message.
         """
         self._check("receive_failure")
+        if not detail and self._stopped is not None and kind is self._stopped[0]:
+            detail = self._stopped[1]
+        if self._emit is not None:
+            self._emit.emit(
+                AttemptFailed(
+                    call=self._call_info(),
+                    at=(now := self._clock.monotonic()),
+                    attempt=self.attempts,
+                    failure=kind,
+                    phase=phase,
+                    duration=now - self._attempt_started,
+                )
+            )
         if kind is FailureKind.PROXY or (kind is FailureKind.CONNECT and self._config.proxy):
             self._proxy_failure(kind, detail)
             return
@@ -286,33 +356,60 @@ class Call(Generic[R]):
 
     def abandon(self) -> None:
         """Give the call up (the caller was cancelled); return tokens of an unsent retry."""
-        self._check("abandon")
-        self._deposit(self._unsent_tokens)
-        self._unsent_tokens = 0
-        if self._outcome is None:
-            self._fail(
-                KneoError(
-                    "call abandoned",
-                    request_id=self.request_id,
-                    idempotency_key=self.idempotency_key,
-                    method=self.operation.method,
-                    path=self.operation.path,
-                )
+        self._abandon(
+            KneoError(
+                "call abandoned",
+                request_id=self.request_id,
+                idempotency_key=self.idempotency_key,
+                method=self.operation.method,
+                path=self.operation.path,
             )
+        )
 
     def close(self) -> KneoClientClosedError:
         """The client was closed under the call: give the call up and return the error to raise."""
-        self.abandon()
-        return KneoClientClosedError(
+        error = KneoClientClosedError(
             "the client was closed while the call ran",
             request_id=self.request_id,
-            sent_request_id=self.request_id,
             idempotency_key=self.idempotency_key,
-            attempts=self.attempts,
-            elapsed=self.elapsed,
             method=self.operation.method,
             path=self.operation.path,
         )
+        self._abandon(error)
+        error.sent_request_id = self.request_id
+        error.attempts = self.attempts
+        error.elapsed = self.elapsed
+        return error
+
+    def check_body(self, size: int) -> FailureKind | None:
+        """Whether a driver reading the response body must stop after ``size`` bytes.
+
+        Returns ``TOO_LARGE`` once the body is past ``max_response_bytes``, ``TIMEOUT`` once
+        the call's deadline has passed, else None (read on). The driver then reports
+        ``receive_failure(kind)``, and the core words why.
+        """
+        if size > self._config.max_response_bytes:
+            self._stopped = (FailureKind.TOO_LARGE, "response body over the cap")
+        elif self._deadline is not None and self._clock.monotonic() > self._deadline:
+            self._stopped = (FailureKind.TIMEOUT, _DEADLINE_IN_BODY)
+        return None if self._stopped is None else self._stopped[0]
+
+    def check_head(self, http_version: bytes | str) -> FailureKind | None:
+        """Whether a response whose status line has ``http_version`` may be read.
+
+        Returns ``PROTOCOL`` (and marks the connection not reusable) for a version
+        kneo-client does not speak; the driver then skips the body and reports
+        ``receive_failure(kind)``. None: read the body.
+        """
+        if http_version in _HTTP_VERSIONS:
+            return None
+        self.connection_reusable = False
+        shown = http_version.decode("latin-1") if isinstance(http_version, bytes) else http_version
+        self._stopped = (
+            FailureKind.PROTOCOL,
+            f"unsupported HTTP version {shown!r} in the status line",
+        )
+        return FailureKind.PROTOCOL
 
     # -- properties ----------------------------------------------------------------------
 
@@ -344,6 +441,47 @@ class Call(Generic[R]):
         return self._cut_by_deadline or (remaining is not None and remaining <= 0)
 
     # -- internals -----------------------------------------------------------------------
+
+    def _abandon(self, error: KneoError) -> None:
+        self._check("abandon")
+        self._deposit(self._unsent_tokens)
+        self._unsent_tokens = 0
+        if self._outcome is None:
+            self._fail(error)
+
+    def _call_info(self) -> CallInfo:
+        if self._info is None:
+            operation = self.operation
+            host, port = self._config.server
+            self._info = CallInfo(
+                operation=operation.name,
+                method=operation.method,
+                route=operation.template,
+                url=self._url,
+                server_address=host,
+                server_port=port,
+                request_id=self.request_id,
+                idempotency_key=self.idempotency_key,
+                max_attempts=self.policy.max_attempts,
+            )
+            assert self._emit is not None
+            self._emit.emit(CallStarted(call=self._info, at=self._started))
+        return self._info
+
+    def _announce(self, headers: HeaderPairs, timeout: float) -> HeaderPairs:
+        """Emit the attempt's start; return ``headers`` with what the observers add."""
+        assert self._emit is not None
+        self._attempt_started = now = self._clock.monotonic()
+        event = AttemptStarted(
+            call=self._call_info(), at=now, attempt=self.attempts, timeout=timeout
+        )
+        self._emit.emit(event)
+        added = [
+            (name, value)
+            for name, value in self._emit.headers_for(event)
+            if name.lower() not in _CALLER_CANNOT_SET and _valid_header(name, value)
+        ]
+        return (*headers, *added) if added else headers
 
     def _check(self, method: str) -> None:
         if method not in ALLOWED[self.state]:
@@ -393,11 +531,14 @@ class Call(Generic[R]):
             return self._outcome
         self.attempts += 1
         self.connection_reusable = True
+        self._stopped = None
         self._unsent_tokens = 0
         self.state = CallState.AWAITING_RESPONSE
         headers = (*self._headers, (ATTEMPT_HEADER, str(self.attempts)))
-        request = Request(self.operation.method, self._url, headers, self.operation.body or b"")
         timeout = self._timeout if remaining is None else min(self._timeout, remaining)
+        if self._emit is not None:
+            headers = self._announce(headers, timeout)
+        request = Request(self.operation.method, self._url, headers, self.operation.body or b"")
         self._attempt_timeout = timeout
         self._cut_by_deadline = timeout < self._timeout
         return Send(request, timeout, self._config.max_response_bytes, self.attempts, remaining)
@@ -408,8 +549,12 @@ class Call(Generic[R]):
         return parse_retry_after(response.header("retry-after"), wall_now=self._clock.wall())
 
     def _retry_or_fail(
-        self, error: KneoError, failure: FailureKind | None, retry_after: float | None
+        self, error: KneoError, cause: int | FailureKind, retry_after: float | None
     ) -> None:
+        """Schedule another attempt after ``error`` (caused by a status or a failure kind),
+        or fail with it when the policy, the deadline or the budget says no.
+        """
+        failure = cause if isinstance(cause, FailureKind) else None
         if self.attempts >= self.policy.max_attempts:
             self._fail(error)
             return
@@ -434,6 +579,17 @@ class Call(Generic[R]):
             self._held_tokens = self._unsent_tokens = cost
         self._delay = delay
         self.state = CallState.BACKING_OFF
+        if self._emit is not None:
+            self._emit.emit(
+                RetryScheduled(
+                    call=self._call_info(),
+                    at=self._clock.monotonic(),
+                    attempt=self.attempts + 1,
+                    delay=delay,
+                    cause=cause,
+                    budget_left=None if self._budget is None else self._budget.available,
+                )
+            )
 
     def _finish_success(self, response: Response) -> None:
         try:
@@ -457,6 +613,17 @@ class Call(Generic[R]):
             idempotency_key=self.idempotency_key,
             attempts=self.attempts,
         )
+        if self._emit is not None:
+            self._emit.emit(
+                CallFinished(
+                    call=self._call_info(),
+                    at=(now := self._clock.monotonic()),
+                    status=response.status,
+                    attempts=self.attempts,
+                    elapsed=now - self._started,
+                    request_id=self._outcome.request_id,
+                )
+            )
 
     def _undecodable(self, error: KneoDecodeError, response: Response) -> KneoDecodeError:
         """``error`` completed with the response and, after a keyed request, how to recover."""
@@ -504,3 +671,23 @@ class Call(Generic[R]):
         self._held_tokens = self._unsent_tokens = 0
         self.state = CallState.FAILED
         self._outcome = Failed(error)
+        if self._emit is not None:
+            self._emit.emit(
+                CallFailed(
+                    call=self._call_info(),
+                    at=self._clock.monotonic(),
+                    error=error,
+                    attempts=self.attempts,
+                    elapsed=error.elapsed or 0.0,
+                )
+            )
+
+
+def _valid_header(name: str, value: str) -> bool:
+    """Whether an observer's header can be sent as is (strict in what we send)."""
+    try:
+        check_header_name(name)
+        check_header_value(name, value)
+    except KneoError:
+        return False
+    return True

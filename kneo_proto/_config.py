@@ -16,6 +16,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from kneo_proto._auth import ApiKeyAuth, AuthScheme
 from kneo_proto._errors import KneoConfigurationError, KneoInsecureTransportError
+from kneo_proto._events import Observer
 from kneo_proto._headers import check_header_name, check_header_value
 from kneo_proto._proxy import Proxy
 from kneo_proto._redact import redact_headers
@@ -148,6 +149,8 @@ class CallOptions:
         retry_policy: The retry policy for this call.
         headers: Extra headers. Auth, ``Idempotency-Key`` and ``X-Request-ID`` always win.
         request_id: The ``X-Request-ID`` to send instead of a generated one.
+        observers: Who sees the call's events (``kneo_proto._events``); replaces, not adds
+            to, the client's.
     """
 
     timeout: float | None = None
@@ -155,6 +158,7 @@ class CallOptions:
     retry_policy: RetryPolicy | None = None
     headers: Mapping[str, str] | None = None
     request_id: str | None = None
+    observers: tuple[Observer, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
@@ -174,7 +178,7 @@ class CallOptions:
         return (
             f"CallOptions(timeout={self.timeout!r}, deadline={self.deadline!r}, "
             f"retry_policy={self.retry_policy!r}, headers={headers!r}, "
-            f"request_id={self.request_id!r})"
+            f"request_id={self.request_id!r}, observers={self.observers!r})"
         )
 
     def merged(self, other: CallOptions) -> CallOptions:
@@ -186,6 +190,7 @@ class CallOptions:
             retry_policy=other.retry_policy or self.retry_policy,
             headers=headers,
             request_id=other.request_id or self.request_id,
+            observers=self.observers if other.observers is None else other.observers,
         )
 
 
@@ -226,6 +231,8 @@ class ClientConfig:
     base_url_note: str | None = field(init=False, repr=False, compare=False)
     """Why ``base_url`` differs from the URL given (a trailing ``/v1`` dropped), else None;
     the client logs it once as a warning."""
+    server: tuple[str, int] = field(init=False, repr=False, compare=False)
+    """The platform's host and port (the scheme's default port when the URL names none)."""
 
     def __post_init__(self) -> None:
         parts = parse_base_url(self.base_url)
@@ -249,6 +256,8 @@ class ClientConfig:
         object.__setattr__(self, "sends_key_in_clear", auth is not None and insecure)
         object.__setattr__(self, "auth", auth)
         object.__setattr__(self, "origin", f"{parts.scheme}://{parts.netloc}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        object.__setattr__(self, "server", (parts.hostname or "", port))
         base_url, note = normalize_base_url(self.base_url)
         object.__setattr__(self, "base_url", base_url)
         object.__setattr__(self, "base_url_note", note)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import enum
 import functools
+import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, get_args, get_origin
 from urllib.parse import quote, unquote
 
 import msgspec
@@ -152,6 +153,19 @@ def _encode_query(query: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _items_accessor(result_type: type, field: str) -> tuple[Callable[[Any], Sequence[Any]], type]:
+    """The reader of a list result's ``field`` and its item type.
+
+    Raises ``TypeError`` when ``result_type`` declares no such list field, so a declaration
+    mistake shows when the endpoint module is imported.
+    """
+    declared = {info.name: info.type for info in msgspec.structs.fields(result_type)}
+    field_type = declared.get(field)
+    if get_origin(field_type) is not list:
+        raise TypeError(f"{result_type.__name__} has no list field {field!r} to page through")
+    return operator.attrgetter(field), get_args(field_type)[0]
+
+
 class Route(Generic[R]):
     """The fixed half of an endpoint: method, path template, body and result types."""
 
@@ -159,7 +173,9 @@ class Route(Generic[R]):
         "_strict_decoder",
         "body_type",
         "decoder",
+        "item_type",
         "items_field",
+        "items_of",
         "method",
         "placeholders",
         "result_type",
@@ -176,6 +192,12 @@ class Route(Generic[R]):
     ) -> None:
         self.method = method
         self.items_field = items_field
+        self.items_of: Callable[[R], Sequence[Any]] | None = None
+        """For a list endpoint, reads a result's items (checked against ``result_type`` once)."""
+        self.item_type: type | None = None
+        """For a list endpoint, the type of one item, as ``result_type`` declares it."""
+        if items_field is not None:
+            self.items_of, self.item_type = _items_accessor(result_type, items_field)
         self.template = template
         self.placeholders = tuple(_PLACEHOLDER.findall(template))
         self.result_type = result_type
@@ -288,7 +310,8 @@ def endpoint(
         template: The path template, placeholders in braces.
         result: The type a 2xx body decodes into.
         body: The request body's model, for endpoints that take one.
-        items: For a paginated list endpoint, the response field holding the items.
+        items: For a paginated list endpoint, the response field holding the items: a list
+            field of ``result`` (else ``TypeError`` when declared).
     """
 
     def declare(build: Callable[P, Parts]) -> Endpoint[P, R]:

@@ -14,7 +14,14 @@ from typing import Any, Generic, TypeVar
 
 from kneo_proto._errors import KneoPaginationError, KneoUsageError
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "PageWalk", "PaginatedResult", "page_of"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "PageWalk",
+    "PaginatedResult",
+    "page_of",
+    "read_page",
+]
 
 T = TypeVar("T")
 
@@ -68,7 +75,13 @@ def page_of(
     A response without ``total`` gets ``offset + count``, plus one when the page came back
     full: a walk then asks for one more page, and stops at the first one that is not full.
     """
-    items = list(getattr(response, items_field))
+    return read_page(response, list(getattr(response, items_field)), limit=limit, offset=offset)
+
+
+def read_page(
+    response: Any, items: list[T], *, limit: int | None = None, offset: int | None = None
+) -> PaginatedResult[T]:
+    """``page_of`` for items already read from ``response`` (by ``Route.items_of``)."""
     page_limit = _number(getattr(response, "limit", None)) or limit or len(items)
     page_offset = _number(getattr(response, "offset", None))
     if page_offset is None:

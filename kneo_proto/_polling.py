@@ -128,11 +128,15 @@ class RunPoll:
         else:
             self._outcome = Failed(error)
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the wait began, by the clock it was given."""
+        return self._clock.monotonic() - self._started
+
     def _remaining(self) -> float | None:
         return None if self._deadline is None else self._deadline - self._clock.monotonic()
 
     def _timed_out(self) -> KneoWaitTimeoutError:
-        elapsed = self._clock.monotonic() - self._started
         return KneoWaitTimeoutError(
             f"run {self.run_id} did not reach a terminal status within {self._timeout} s "
             f"(last status {self.last_status!r} after {self.polls} polls) - pass a longer "
@@ -140,7 +144,7 @@ class RunPoll:
             run_id=self.run_id,
             last_status=self.last_status,
             polls=self.polls,
-            elapsed=elapsed,
+            elapsed=self.elapsed,
         )
 
 

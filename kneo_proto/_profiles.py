@@ -39,6 +39,8 @@ __all__ = [
     "ENV_STRICT_RESPONSES",
     "ENV_TIMEOUT",
     "ENV_TRUST_ENV",
+    "ENV_LOG",
+    "ENV_TRACING",
     "ENV_URL",
     "PROFILE_FIELDS",
     "Profile",
@@ -55,6 +57,9 @@ ENV_CA_BUNDLE = "KNEO_CA_BUNDLE"
 ENV_STRICT_RESPONSES = "KNEO_STRICT_RESPONSES"
 ENV_PROXY = "KNEO_PROXY"
 ENV_TRUST_ENV = "KNEO_TRUST_ENV"
+ENV_LOG = "KNEO_LOG"
+ENV_TRACING = "KNEO_TRACING"
+LOG_LEVELS = ("debug", "info", "warning", "error", "off")
 
 _DECIMAL = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|nan|inf|infinity)", re.I)
 PROFILE_FIELDS = (
@@ -67,6 +72,8 @@ PROFILE_FIELDS = (
     "strict_responses",
     "proxy",
     "trust_env",
+    "log",
+    "tracing",
 )
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -79,6 +86,8 @@ _ENV_FIELDS = {
     "strict_responses": ENV_STRICT_RESPONSES,
     "proxy": ENV_PROXY,
     "trust_env": ENV_TRUST_ENV,
+    "log": ENV_LOG,
+    "tracing": ENV_TRACING,
 }
 
 
@@ -104,6 +113,12 @@ class Profile:
             masks its password. Without one, ``HTTPS_PROXY`` and the like apply (ADR 0013).
         trust_env: Whether ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``
             count when no ``proxy`` is set.
+        log: ``"debug"``, ``"info"``, ``"warning"``, ``"error"`` or ``"off"``: a client of
+            this profile writes kneo-client's log records at that level and above to stderr
+            (a handler on the ``kneo_client`` logger only, never the root one); None leaves
+            logging to the application.
+        tracing: Whether a client makes OpenTelemetry spans and metrics (when
+            ``opentelemetry-api`` is installed).
         proxy_source: Where ``proxy`` came from, for messages (``resolve_profile`` fills it
             in; ``profile '<name>'`` otherwise).
 
@@ -121,6 +136,8 @@ class Profile:
     strict_responses: bool = False
     proxy: str | None = None
     trust_env: bool = True
+    log: str | None = None
+    tracing: bool = True
     proxy_source: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +156,8 @@ class Profile:
             self, "strict_responses", _flag(self.name, "strict_responses", self.strict_responses)
         )
         object.__setattr__(self, "trust_env", _flag(self.name, "trust_env", self.trust_env))
+        object.__setattr__(self, "tracing", _flag(self.name, "tracing", self.tracing))
+        object.__setattr__(self, "log", _log_level(self.name, self.log))
         if not self.proxy_source:
             object.__setattr__(self, "proxy_source", f"profile {self.name!r}")
         _check_proxy(self.name, self.proxy, self.proxy_source)
@@ -151,6 +170,10 @@ class Profile:
             shown += f", proxy={redact_url(self.proxy)!r}"
         if not self.trust_env:
             shown += ", trust_env=False"
+        if self.log is not None:
+            shown += f", log={self.log!r}"
+        if not self.tracing:
+            shown += ", tracing=False"
         return (
             f"Profile(name={self.name!r}, url={self.url!r}, api_key=<redacted>, "
             f"auth_scheme={self.auth_scheme.value!r}, timeout={self.timeout!r}{shown})"
@@ -250,6 +273,19 @@ def _flag(profile: str, field: str, value: object) -> bool:
     )
 
 
+def _log_level(profile: str, value: object) -> str | None:
+    """``log`` lower-cased, or None when unset (an empty variable counts as unset)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    level = value.strip().lower() if isinstance(value, str) else None
+    if level not in LOG_LEVELS:
+        raise ProfileError(
+            f"profile {profile!r}: log must be one of {', '.join(LOG_LEVELS)}, not {value!r}",
+            setting="log",
+        )
+    return level
+
+
 def _as_float(value: object) -> float | None:
     if isinstance(value, int | float):
         return float(value)
@@ -301,14 +337,16 @@ def resolve_profile(
     strict_responses: bool | None = None,
     proxy: str | None = None,
     trust_env: bool | None = None,
+    log: str | None = None,
+    tracing: bool | None = None,
 ) -> Profile:
     """Resolve a ``Profile`` from TOML text, environment variables and keyword overrides.
 
     Later sources override earlier ones: the TOML section, then ``KNEO_URL``,
     ``KNEO_API_KEY``, ``KNEO_AUTH_SCHEME``, ``KNEO_TIMEOUT``, ``KNEO_CA_BUNDLE``,
-    ``KNEO_STRICT_RESPONSES``, ``KNEO_PROXY``, ``KNEO_TRUST_ENV``, then the keywords. The
-    name falls back to ``KNEO_PROFILE``,
-    then ``"default"``. Empty variables count as unset.
+    ``KNEO_STRICT_RESPONSES``, ``KNEO_PROXY``, ``KNEO_TRUST_ENV``, ``KNEO_LOG``,
+    ``KNEO_TRACING``, then the keywords. The name falls back to ``KNEO_PROFILE``, then
+    ``"default"``. Empty variables count as unset.
 
     Args:
         name: Profile (TOML section) name.
@@ -324,6 +362,8 @@ def resolve_profile(
         strict_responses: Overrides full validation of responses against ``spec/``.
         proxy: Overrides the proxy URL.
         trust_env: Overrides whether the environment's proxy variables count.
+        log: Overrides the level of kneo-client's stderr log (``"off"`` for none).
+        tracing: Overrides whether clients make OpenTelemetry spans and metrics.
 
     Raises:
         ProfileError: if the URL or key cannot be resolved from any source, the TOML is
@@ -348,6 +388,8 @@ def resolve_profile(
         "strict_responses": strict_responses,
         "proxy": proxy,
         "trust_env": trust_env,
+        "log": log,
+        "tracing": tracing,
     }
     from_keywords = {k: v for k, v in overrides.items() if v is not None}
     values: dict[str, Any] = {**section, **from_env, **from_keywords}
@@ -387,6 +429,8 @@ def resolve_profile(
             strict_responses=values.get("strict_responses", False),
             proxy=values.get("proxy"),
             trust_env=values.get("trust_env", True),
+            log=values.get("log"),
+            tracing=values.get("tracing", True),
             proxy_source=(
                 "keyword proxy="
                 if proxy is not None

@@ -16,10 +16,12 @@ from kneo_proto import (
     ENV_API_KEY,
     ENV_AUTH_SCHEME,
     ENV_CA_BUNDLE,
+    ENV_LOG,
     ENV_PROFILE,
     ENV_PROXY,
     ENV_STRICT_RESPONSES,
     ENV_TIMEOUT,
+    ENV_TRACING,
     ENV_TRUST_ENV,
     ENV_URL,
     AuthScheme,
@@ -42,6 +44,8 @@ __all__ = [
     "ENV_PROXY",
     "ENV_TIMEOUT",
     "ENV_TRUST_ENV",
+    "ENV_LOG",
+    "ENV_TRACING",
     "ENV_URL",
     "Profile",
     "ProfileError",
@@ -86,6 +90,8 @@ def load_profile(
     strict_responses: bool | None = None,
     proxy: str | None = None,
     trust_env: bool | None = None,
+    log: str | None = None,
+    tracing: bool | None = None,
 ) -> Profile:
     """Resolve a ``Profile`` from the TOML config, ``KNEO_*`` variables and keywords.
 
@@ -101,7 +107,10 @@ def load_profile(
     response against ``spec/`` in full instead of the tolerant default. ``proxy`` (TOML,
     ``KNEO_PROXY`` or the keyword) is the URL of the proxy every request goes through; without
     one, ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` apply unless
-    ``trust_env`` (TOML, ``KNEO_TRUST_ENV=0`` or the keyword) is false.
+    ``trust_env`` (TOML, ``KNEO_TRUST_ENV=0`` or the keyword) is false. ``log`` (TOML,
+    ``KNEO_LOG`` or the keyword: ``debug``, ``info``, ``warning``, ``error`` or ``off``) sends
+    kneo-client's log records at that level to stderr; ``tracing`` (TOML, ``KNEO_TRACING=0``
+    or the keyword) turns OpenTelemetry spans and metrics off when false.
 
     Raises:
         ProfileError: if url or api_key cannot be resolved, or the config is malformed.
@@ -123,4 +132,6 @@ def load_profile(
         strict_responses=strict_responses,
         proxy=proxy,
         trust_env=trust_env,
+        log=log,
+        tracing=tracing,
     )

@@ -3,7 +3,8 @@
 ``Emulator`` is the platform itself: a pure ``handle(request) -> Reply`` holding every run,
 human task, audit event and policy in memory, with time (``VirtualClock`` or
 ``SystemClock``) and failures (``emulator.faults``, scripted with ``Fault``) under the test's
-control. It can be served three ways:
+control, and any reply open to a ``rewrite`` hook (a gateway's ``X-Request-ID``, a sparse
+body). It can be served three ways:
 
 - in memory, no sockets: ``SyncKneoClient(profile, driver=memory_driver(emulator))`` (or
   ``memory_handler(emulator)`` for any in-memory driver);
@@ -27,7 +28,7 @@ Example::
 """
 
 from kneo_client.testing._clock import SystemClock, VirtualClock
-from kneo_client.testing._emulator import Emulator
+from kneo_client.testing._emulator import Emulator, Rewrite
 from kneo_client.testing._faults import Fault
 from kneo_client.testing._memory import async_memory_driver, memory_driver, memory_handler
 from kneo_client.testing._reply import Delivery, Reply
@@ -39,6 +40,7 @@ __all__ = [
     "Emulator",
     "Fault",
     "Reply",
+    "Rewrite",
     "RunTiming",
     "RunningEmulator",
     "SystemClock",

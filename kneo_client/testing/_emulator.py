@@ -11,19 +11,21 @@ goes through the same steps, in this order:
    on any POST or PUT;
 6. for a POST with an ``Idempotency-Key``: replay, reject (mismatch, in progress) or execute
    and remember;
-7. run the handler, then let an executing fault shape or break the answer.
+7. run the handler, then let an executing fault shape or break the answer;
+8. hand the request and the reply to ``rewrite``, when set, and deliver what it returns.
 
 Invariants: no I/O, no sleeping, no threads; time comes only from the injected clock, and
 latency and broken connections are instructions in the ``Reply`` that a server carries
-out. Every response carries ``X-Request-ID`` and a JSON body that decodes into the spec's
-model for its status. One lock serialises requests, so a server may call ``handle`` from
-several threads.
+out. Unless ``rewrite`` changes it, every response carries ``X-Request-ID`` and a JSON body
+that decodes into the spec's model for its status. One lock serialises requests, so a server
+may call ``handle`` from several threads.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kneo_client.testing._clock import Clock, VirtualClock
@@ -59,7 +61,10 @@ from kneo_proto.models import (
     ERROR_CODE_VALIDATION_ERROR,
 )
 
-__all__ = ["Emulator", "RunTiming"]
+__all__ = ["Emulator", "Rewrite", "RunTiming"]
+
+Rewrite = Callable[[Request, Reply], Reply]
+"""Called with each request and the emulator's reply; returns the reply to deliver."""
 
 DEFAULT_IDEMPOTENCY_TTL = 86_400.0
 MAX_IDEMPOTENCY_KEY = 256  # spec: parameters.IdempotencyKey maxLength
@@ -99,6 +104,11 @@ class Emulator:
             ``read-only``); generated when None.
         idempotency_ttl: Seconds an Idempotency-Key is remembered after its first use.
         run_timing: How long runs wait in the queue and how long each step takes.
+        rewrite: Called with every request and the emulator's ``Reply`` (faults applied);
+            the ``Reply`` it returns is delivered instead. It stages what no platform answer
+            holds but a gateway or network may deliver: a rewritten ``X-Request-ID``, a body
+            without optional fields, a route the platform does not have yet. It runs under
+            the emulator's lock, after the request was counted and executed.
 
     Attributes:
         api_key: The full-access key.
@@ -106,6 +116,8 @@ class Emulator:
         clock: The emulator's clock.
         faults: The fault-injection rules (``emulator.faults.script(...)``).
         counters: Requests per path and operation, executions per idempotency key.
+        rewrite: The rewrite hook (None: replies are delivered as the emulator made them);
+            it may be set or replaced at any time.
     """
 
     def __init__(
@@ -116,6 +128,7 @@ class Emulator:
         read_only_key: str | None = None,
         idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL,
         run_timing: RunTiming | None = None,
+        rewrite: Rewrite | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else VirtualClock()
         self.api_key = api_key or _new_key("kneo-emu-")
@@ -124,6 +137,7 @@ class Emulator:
             raise ValueError("api_key and read_only_key must differ")
         self.faults = Faults()
         self.counters = Counters()
+        self.rewrite = rewrite
         self._principals = {
             self.api_key: _Principal(OPERATOR, read_only=False),
             self.read_only_key: _Principal(READ_ONLY, read_only=True),
@@ -162,7 +176,8 @@ class Emulator:
     def handle(self, request: Request) -> Reply:
         """Answer ``request``; the ``Reply`` says how a server must deliver the response."""
         with self._lock:
-            return self._handle(request)
+            reply = self._handle(request)
+            return reply if self.rewrite is None else self.rewrite(request, reply)
 
     def __repr__(self) -> str:
         return f"Emulator(clock={self.clock!r}, runs={len(self._platform.runs)})"

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from kneo_client.testing._clock import Clock
 from kneo_client.testing._emulator import Emulator
 from kneo_client.testing._reply import Delivery
-from kneo_drivers.memory import AsyncMemoryDriver, MemoryDriver, SimulatedFailure
+from kneo_drivers.memory import AsyncMemoryDriver, MemoryDriver, SimulatedFailure, VirtualClock
 from kneo_proto import FailureKind, Request, Response
 
 __all__ = ["async_memory_driver", "memory_driver", "memory_handler"]
@@ -70,51 +70,14 @@ def memory_handler(
     return handle
 
 
-def _shared_time(emulator: Emulator, driver: MemoryDriver) -> Callable[[float], None]:
-    advance_emulator = _pass_time(emulator.clock)
-
-    def pass_time(seconds: float) -> None:
-        if driver.virtual is not None:
-            driver.virtual.advance(seconds)  # the driver sees the latency (and its timeout)
-        advance_emulator(seconds)
-
-    return pass_time
-
-
-class _EmulatorDriver(MemoryDriver):
-    """A ``MemoryDriver`` whose sleeps also advance the emulator's clock."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        self._advance_emulator = _pass_time(emulator.clock)
-        super().__init__(memory_handler(emulator, on_delay=_shared_time(emulator, self)))
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep on the driver's clock and move the emulator's clock by as much."""
-        super().sleep(seconds)
-        self._advance_emulator(seconds)
-
-
-class _AsyncEmulatorDriver(AsyncMemoryDriver):
-    """An ``AsyncMemoryDriver`` whose sleeps also advance the emulator's clock."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        self._advance_emulator = _pass_time(emulator.clock)
-        super().__init__(memory_handler(emulator, on_delay=_shared_time(emulator, self)))
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep on the driver's clock and move the emulator's clock by as much."""
-        super().sleep(seconds)
-        self._advance_emulator(seconds)
-
-
 def memory_driver(emulator: Emulator) -> MemoryDriver:
     """Return a blocking in-memory driver on ``emulator`` sharing its virtual time.
 
     Pass it as ``SyncKneoClient(profile, driver=memory_driver(emulator))``. The emulator's
-    clock must be a ``VirtualClock`` (anything with ``advance``).
+    clock must be a ``VirtualClock``: the driver runs on that very clock, so its sleeps and
+    the emulator's latency move one time.
     """
-    _require_virtual(emulator)
-    return _EmulatorDriver(emulator)
+    return MemoryDriver(memory_handler(emulator), clock=_virtual(emulator))
 
 
 def async_memory_driver(emulator: Emulator) -> AsyncMemoryDriver:
@@ -123,13 +86,13 @@ def async_memory_driver(emulator: Emulator) -> AsyncMemoryDriver:
     Pass it as ``KneoClient(profile, driver=async_memory_driver(emulator))``; it works on
     asyncio and trio. The emulator's clock must be a ``VirtualClock``.
     """
-    _require_virtual(emulator)
-    return _AsyncEmulatorDriver(emulator)
+    return AsyncMemoryDriver(memory_handler(emulator), clock=_virtual(emulator))
 
 
-def _require_virtual(emulator: Emulator) -> None:
-    if not callable(getattr(emulator.clock, "advance", None)):
+def _virtual(emulator: Emulator) -> VirtualClock:
+    if not isinstance(emulator.clock, VirtualClock):
         raise ValueError(
             "memory_driver shares virtual time: build the Emulator with a VirtualClock, or "
             "use MemoryDriver(memory_handler(emulator), virtual_time=False) for real time"
         )
+    return emulator.clock

@@ -9,6 +9,7 @@ the way ``test_reference_examples`` runs the reference's fragments.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -41,6 +42,7 @@ RECIPES = [
     "What not to extend",
     "Bring your own httpx client",
     "Drive `kneo_proto` from another HTTP stack",
+    "Write a driver for another HTTP library",
 ]
 ASYNC_RUN = 'anyio.run(main)  # or anyio.run(main, backend="trio")'
 
@@ -66,9 +68,16 @@ def examples() -> list[object]:
     return params
 
 
-def test_the_guide_has_the_recipes_the_reference_promises_and_two_more() -> None:
+def test_the_guide_has_the_recipes_the_reference_promises_and_three_more() -> None:
     assert list(sections()) == [f"{n}. {title}" for n, title in enumerate(RECIPES, start=1)]
     assert all(source.strip() for found in sections().values() for source in found)
+
+
+def test_the_aiohttp_sketch_is_python() -> None:
+    """The sketch of recipe 13 is not run (aiohttp is not a dependency) but must parse."""
+    (sketch,) = re.findall(r"```py\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.DOTALL)
+    assert "async def exchange(self, send, guard)" in sketch
+    ast.parse(sketch)
 
 
 def test_the_guide_links_to_files_that_exist() -> None:

@@ -40,7 +40,7 @@ from kneo_proto import (
 )
 from tests.integration.worlds import resolve
 from tests.loopback import closed_port_url
-from tests.reliability.scripted_server import (
+from tests.support.scripted_server import (
     Close,
     Drip,
     Seen,
@@ -184,9 +184,15 @@ async def test_httpx_attempts_are_logged_with_the_key_redacted(
     async with subject(flavour, running.profile()) as s:
         await resolve(s.kneo.platform.runs.list())
     lines = [r.getMessage() for r in caplog.records if r.name == "kneo_client.transport"]
-    assert [line.split(" request_id=")[0] for line in lines] == [
-        "GET /v1/runs -> 503 attempt=1 retry_in=" + lines[0].split("retry_in=")[1].split()[0],
-        "GET /v1/runs -> 200 attempt=2 retry_in=-",
+    url = f"{running.url}/v1/runs?limit=100&offset=0&sort_by=updated_at&sort_order=desc"
+    shown = [line.split(" request_id=")[0].split(" in ")[0] for line in lines]
+    assert shown == [
+        f"GET {url} attempt 1 of 3 (timeout 10 s)",
+        f"GET {url} -> 503",
+        "GET /v1/runs -> 503; retrying",
+        f"GET {url} attempt 2 of 3 (timeout 10 s)",
+        f"GET {url} -> 200",
+        "GET /v1/runs finished: 200 after 2 attempt(s)",
     ]
     assert running.api_key not in caplog.text
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOC = Path(__file__).parents[2] / "docs" / "emulator.md"
-SECTIONS = ("## Quick start", "## Faults")
+SECTIONS = ("## Quick start", "## Faults", "## Rewriting replies")
 
 
 def example(heading: str) -> str:

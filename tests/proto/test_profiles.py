@@ -615,3 +615,14 @@ def test_strict_responses_refuses_an_unclear_environment_value(value: str) -> No
 def test_strict_responses_refuses_a_toml_string() -> None:
     with pytest.raises(ProfileError, match="strict_responses"):
         resolve_profile(toml_text=toml(url=URL, api_key=CANARY, strict_responses="perhaps"))
+
+
+def test_profile_repr_shows_log_and_tracing_only_when_set() -> None:
+    plain = Profile(name="p", url="https://kneo.test", api_key="k_1234")
+    assert "log=" not in repr(plain)
+    assert "tracing" not in repr(plain)
+    chosen = Profile(
+        name="p", url="https://kneo.test", api_key="k_1234", log="DEBUG", tracing=False
+    )
+    assert repr(chosen).endswith(", log='debug', tracing=False)")
+    assert (chosen.log, chosen.tracing) == ("debug", False)
