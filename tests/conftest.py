@@ -4,19 +4,32 @@
 - The network guard (``tests/network_guard.py``, plan T40) wraps every test: a connect or a
   lookup outside loopback is refused before any packet and fails the test.
 - ``figure`` records a reliability figure line from any test directory; the lines are
-  printed by ``tests/reliability/conftest.py``, together with the guard's session totals.
-- Collection fails if a parametrised table in ``tests/reliability`` is empty (a vacuous
-  test would otherwise pass as "skipped").
+  printed by the ``tests.support.figures`` plugin, together with the guard's session totals.
+- ``plan(*ids)`` links a test to the reliability plan's test IDs (T01-T40);
+  ``tests/test_plan_markers.py`` checks that every ID keeps at least one test.
+- Collection fails if a parametrised table is empty (a vacuous test would otherwise pass as
+  "skipped").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests import network_guard
-from tests.reliability import conftest as figures
+
+# The ``figure`` fixture and the figures' summary (imported by pytest, not here: a plugin
+# module imported first could not have its asserts rewritten).
+pytest_plugins = ("tests.support.figures",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "plan(*ids): the reliability plan's test IDs (T01-T40) this test carries, "
+        'e.g. plan("T12", "T13")',
+    )
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -51,26 +64,15 @@ def no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def figure() -> Callable[[str, str], None]:
-    """Record one figure line (tests/reliability has its own fixture, same summary)."""
-
-    def record(test_id: str, line: str) -> None:
-        figures._FIGURES.append((test_id, line))
-
-    return record
-
-
 _EMPTY_TABLE = "got empty parameter set"
 
 
 def empty_tables(items: list[pytest.Item]) -> list[str]:
-    """Node IDs of the tests in ``tests/reliability`` generated from an empty table."""
+    """Node IDs of the tests generated from an empty table."""
     return [
         item.nodeid
         for item in items
-        if item.nodeid.startswith("tests/reliability/")
-        and any(
+        if any(
             str(mark.kwargs.get("reason", "")).startswith(_EMPTY_TABLE)
             for mark in item.iter_markers()
         )
@@ -80,10 +82,12 @@ def empty_tables(items: list[pytest.Item]) -> list[str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     empty = empty_tables(items)
     if empty:
-        raise pytest.UsageError(f"empty parametrised tables in tests/reliability: {empty}")
+        raise pytest.UsageError(f"empty parametrised tables: {empty}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.support import figures
+
     totals = network_guard.TOTALS
     if totals["tests"]:
         figures._FIGURES.append(
@@ -95,11 +99,3 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                 "by the guard's own tests)",
             )
         )
-
-
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
-) -> None:
-    # Runs without tests/reliability still show the figures recorded elsewhere.
-    if not config.pluginmanager.is_registered(figures):
-        figures.pytest_terminal_summary(terminalreporter)

@@ -1,14 +1,14 @@
 """A real HTTP/1.1 server on 127.0.0.1:0 that hands each request to a plain handler.
 
 The handler has the shape the in-memory drivers take, ``Callable[[Request], Response]``, so
-one fake platform serves the memory drivers and the real ones alike. A handler raising
-``SimulatedFailure`` makes the server drop the connection without answering, which a real
-driver sees as a transport failure.
+one handler (the emulator's ``memory_handler``, say) serves the memory drivers and the real
+ones alike. A handler raising ``SimulatedFailure`` makes the server drop the connection
+without answering, which a real driver sees as a transport failure.
 
 The server runs ``http.server.ThreadingHTTPServer`` (keep-alive, one thread per connection)
 in a background thread. Leaving ``serve(...)`` stops accepting, shuts every open connection
 down and joins every thread within a bounded time; a handler that raised anything else is
-re-raised there, so a broken fake fails the test instead of hiding behind a 500.
+re-raised there, so a broken handler fails the test instead of hiding behind a 500.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
-from tests.reliability.tls import SOCKET_TIMEOUT, RecordingServer, serving
+from tests.support.tls import SOCKET_TIMEOUT, RecordingServer, serving
 
 __all__ = ["Asked", "LoopbackProxy", "running"]
 

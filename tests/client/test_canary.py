@@ -4,7 +4,7 @@ renders.
 A fresh canary key (``kneo_canary_`` + 36 random hex digits) is used in both auth schemes
 while every logger records at DEBUG and every warning is caught. The async client (asyncio
 and trio) and the blocking client run a sweep over loopback and over the in-memory drivers:
-all 27 operations succeeding and failing, the failure paths (401, 403, 404, 409, 422, 429,
+every operation succeeding and failing, the failure paths (401, 403, 404, 409, 422, 429,
 500, 503, undecodable 2xx, connection refused, deadline, size cap, closed client, misuse of
 ``Transport.request``), pagination, polling, and a server that echoes the request's headers
 into its error body. A configuration sweep covers ProfileError, KneoInsecureTransportError
@@ -30,8 +30,8 @@ and a key put in the auth_scheme or timeout profile field leaves no trace in the
 ProfileError's ``__context__``.
 
 Reached at the default counts (per sweep test: async on asyncio, async on trio, blocking):
-about 2,300 log records and 1,728 error renderings (268 errors) and 1,450 object reprs;
-the configuration test adds about 950 error renderings per scheme. Whole file: ~8 s.
+about 3,500 log records and 1,700 error renderings (268 errors) and 1,500 object reprs;
+the configuration test adds about 740 error renderings per scheme. Whole file: ~25 s.
 
 False hits: an 8-hex-digit window can only collide with other random hex in the renderings
 (request IDs are UUID4s, idempotency keys here are fixed strings); with a few hundred UUIDs
@@ -68,6 +68,7 @@ from kneo_client import (
     Transport,
     load_profile,
 )
+from kneo_client.testing import Fault, Reply, async_memory_driver, memory_driver
 from kneo_drivers.memory import AsyncMemoryDriver, MemoryDriver, SimulatedFailure
 from kneo_proto import (
     ENV_API_KEY,
@@ -110,28 +111,21 @@ from kneo_proto import (
     endpoints,
     resolve_profile,
 )
-from tests import loopback
-from tests.fake_platform import (
-    FakePlatform,
-    Fault,
-    disconnect,
-    rate_limited,
-    raw,
-    slow,
-    status,
+from tests.loopback import closed_port_url
+from tests.support.emulated import (
+    MEMORY_URL,
+    POLL_INTERVAL,
+    SLOW_SPEC,
+    Emulated,
+    replace_response,
+    run_id,
+    serve,
 )
-from tests.loopback import closed_port_url, serve
+from tests.support.spec import spec_operation_count
 
 # Sync tests are bounded by pytest-timeout; the async sweep's only open-ended waits are the
 # deadline and wait-timeout steps, which are bounded by the client itself.
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def _no_nagle_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The loopback server writes headers and body apart; with Nagle on, each answer waits
-    for the client's delayed ACK (~40 ms). TCP_NODELAY keeps the sweep inside its budget."""
-    monkeypatch.setattr(loopback._RequestHandler, "disable_nagle_algorithm", True)
+pytestmark = [pytest.mark.plan("T32", "T33"), pytest.mark.timeout(60)]
 
 
 PREFIX = "kneo_canary_"
@@ -143,17 +137,17 @@ WINDOW = 8
 # actually reached); well below them, so that they guard against a vacuous sweep only.
 MIN_LOG_RECORDS = 1_000
 MIN_ERROR_RENDERINGS = 200
-# Nightly: KNEO_CANARY_ROUNDS=5 repeats each sweep's steps: about 9,700 log records and
-# 6,700 error renderings per sweep test, past plan T32's figures for the file (~30 s).
+# Nightly: KNEO_CANARY_ROUNDS=5 repeats each sweep's steps: about 14,800 log records and
+# 6,600 error renderings per sweep test, past plan T32's figures for the file (~45 s).
 ROUNDS = max(1, int(os.environ.get("KNEO_CANARY_ROUNDS", "1")))
 
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05)
-MEMORY_URL = "http://127.0.0.1:9"
-SLOW = 3.0  # a slow scripted answer; far above every deadline used here
+SLOW = 3.0  # how late a held-back answer comes; far above every deadline used here
 DEADLINE = 0.2
 CAP = 1024
 BIG_BODY = b'{"pad": "' + b"x" * 4096 + b'"}'
-RUN_ID = "run-0001"
+REVIEW_SPEC = "support-triage"  # pauses for a human review after two steps
+SPEC_TEXT = "name: canary\nsteps:\n  - name: fetch\n    kind: tool\n    tool: http.get\n"
 ECHO_BODY, ECHO_MESSAGE, ECHO_TEXT = "echo-body", "echo-message", "echo-text"
 _serial = itertools.count(1)
 
@@ -350,9 +344,9 @@ class Scan:
             self.text("error renderings", f"{name} unpickled str", str(restored))
             self.text("error renderings", f"{name} unpickled repr", repr(restored))
 
-    def requests(self, where: str, platform: FakePlatform) -> None:
+    def requests(self, where: str, emulated: Emulated) -> None:
         """The requests as they reached the server (loopback) or left the SDK (memory)."""
-        for request in platform.log:
+        for request in emulated.log:
             self.text("object reprs", f"{where} Request", repr(request))
 
     def logs_and_warnings(self, capture: Capture) -> None:
@@ -382,138 +376,103 @@ def _bytes(error: BaseException) -> str:
     return pickle.dumps(error).decode("latin-1")
 
 
-# -- the platform: the fake, every route it lacks, and a header-echoing corner ---------------
-
-TS = "2025-01-01T00:00:00Z"
-CREATED = {"run_id": RUN_ID, "status": "queued", "created_at": TS}
-TASK = {
-    "continuation_id": "cont-1",
-    "run_id": RUN_ID,
-    "status": "pending",
-    "prompt": "Approve?",
-    "created_at": TS,
-    "updated_at": TS,
-}
-POLICY = {
-    "environment": "prod",
-    "denied_spec_ids": [],
-    "require_human_review": True,
-    "updated_at": TS,
-    "version": 2,
-}
+# -- the platform: the emulator, and a header-echoing corner -----------------------------------
 
 
-def _page(sort_by: str, sort_order: str, **items: Any) -> dict[str, Any]:
-    paging = {"count": 0, "total": 0, "limit": 100, "offset": 0}
-    return {**paging, "sort_by": sort_by, "sort_order": sort_order, **items}
+@dataclass(frozen=True)
+class Round:
+    """What one round's samples act on.
+
+    Attributes:
+        run_id: A run paused for review: its task is resumed, then the run continued.
+        continuation_id: That run's pending human task.
+        finished: A completed run (cancelling it changes nothing).
+    """
+
+    run_id: str
+    continuation_id: str
+    finished: str
 
 
-# Sample arguments for every operation; the fake routes some, ``REPLIES`` answers the rest.
-SAMPLES: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
-    "healthz": ((), {}),
-    "livez": ((), {}),
-    "readyz": ((), {}),
-    "create_run": (({"spec_id": "canary-spec"},), {}),
-    "list_runs": ((), {"limit": 2}),
-    "get_run": ((RUN_ID,), {}),
-    "cancel_run": ((RUN_ID,), {}),
-    "continue_run": ((RUN_ID,), {}),
-    "replay_run": ((RUN_ID,), {}),
-    "get_run_trace": ((RUN_ID,), {}),
-    "list_run_checkpoints": ((RUN_ID,), {}),
-    "diff_run_checkpoints": ((RUN_ID,), {"from_sequence": 1, "to_sequence": 3}),
-    "get_run_policy_report": ((RUN_ID,), {}),
-    "get_run_recovery": ((RUN_ID,), {}),
-    "list_human_tasks": ((), {"status": "pending"}),
-    "get_human_task": (("cont-1",), {}),
-    "resume_human_task": (("cont-1", {"decision": "approve"}), {}),
-    "list_audit_events": ((), {"limit": 3}),
-    "list_credentials": ((), {}),
-    "list_environment_policies": ((), {}),
-    "get_environment_policy": (("prod",), {}),
-    "put_environment_policy": (("prod", {"require_human_review": True}), {}),
-    "validate_spec": (({"spec": "name: canary"},), {}),
-    "compile_spec": (({"spec": "name: canary", "format": "yaml"},), {}),
-    "explain_spec": (({"spec": "name: canary"},), {}),
-    "spec_policy_report": (({"spec": "name: canary", "environment": "prod"},), {}),
-    "run_spec": (({"spec": "name: canary", "inputs": {"n": 1}},), {}),
-}
-REPLIES: dict[str, Any] = {
-    "continue_run": CREATED,
-    "replay_run": {"run_id": RUN_ID, "status": "completed", "steps": []},
-    "list_run_checkpoints": _page("sequence", "asc", run_id=RUN_ID, checkpoints=[]),
-    "diff_run_checkpoints": {"run_id": RUN_ID, "from_sequence": 1, "to_sequence": 3, "changes": []},
-    "get_run_policy_report": {"rules": [{"rule": "r", "allowed": True}]},
-    "get_run_recovery": {"run_id": RUN_ID, "recoverable": False, "recommended_action": "none"},
-    "list_human_tasks": _page("created_at", "desc", tasks=[TASK]),
-    "get_human_task": TASK,
-    "resume_human_task": {
-        "continuation_id": "cont-1",
-        "run_id": RUN_ID,
-        "status": "resumed",
-        "decision": "approve",
-    },
-    "list_credentials": {"credentials": [], "count": 0},
-    "list_environment_policies": {"policies": [POLICY], "count": 1},
-    "get_environment_policy": POLICY,
-    "put_environment_policy": POLICY,
-    "explain_spec": {"summary": "s", "steps": [], "diagnostics": []},
-    "spec_policy_report": {
-        "environment": "prod",
-        "allowed": True,
-        "outcomes": [],
-        "diagnostics": [],
-    },
-    "run_spec": CREATED,
-}
+def samples(round_: Round) -> dict[str, tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Sample arguments for every operation, each answered with success by the emulator
+    (in the order of ``endpoints.ALL``)."""
+    paused, task = round_.run_id, round_.continuation_id
+    return {
+        "healthz": ((), {}),
+        "livez": ((), {}),
+        "readyz": ((), {}),
+        "create_run": (({"spec_id": "my-spec"},), {}),
+        "list_runs": ((), {"limit": 2}),
+        "get_run": ((paused,), {}),
+        "cancel_run": ((round_.finished,), {}),
+        "continue_run": ((paused,), {}),
+        "replay_run": ((paused,), {}),
+        "get_run_trace": ((paused,), {}),
+        "list_run_checkpoints": ((paused,), {}),
+        "diff_run_checkpoints": ((paused,), {"from_sequence": 1, "to_sequence": 3}),
+        "get_run_policy_report": ((paused,), {}),
+        "get_run_recovery": ((paused,), {}),
+        "list_human_tasks": ((), {"status": "pending"}),
+        "get_human_task": ((task,), {}),
+        "resume_human_task": ((task, {"decision": "approve"}), {}),
+        "list_audit_events": ((), {"limit": 3}),
+        "list_credentials": ((), {}),
+        "list_environment_policies": ((), {}),
+        "get_environment_policy": (("prod",), {}),
+        "put_environment_policy": (("prod", {"require_human_review": True}), {}),
+        "validate_spec": (({"spec": SPEC_TEXT},), {}),
+        "compile_spec": (({"spec": SPEC_TEXT, "format": "yaml"},), {}),
+        "explain_spec": (({"spec": SPEC_TEXT},), {}),
+        "spec_policy_report": (({"spec": SPEC_TEXT, "environment": "prod"},), {}),
+        "run_spec": (({"spec": SPEC_TEXT, "inputs": {"n": 1}},), {}),
+    }
 
 
-def sample(endpoint: Endpoint[Any, Any]) -> Operation[Any]:
+def sample(endpoint: Endpoint[Any, Any], round_: Round) -> Operation[Any]:
     """``endpoint`` with its sample arguments (and a fixed idempotency key for a POST)."""
-    args, kwargs = SAMPLES[endpoint.name]
+    args, kwargs = samples(round_)[endpoint.name]
     if endpoint.route.method == "POST":
         kwargs = {**kwargs, "idempotency_key": unique(endpoint.name)}
     return endpoint(*args, **kwargs)
 
 
 def test_samples_cover_every_operation() -> None:
-    assert len(endpoints.ALL) == 27
-    assert set(SAMPLES) == {e.name for e in endpoints.ALL}
+    assert len(endpoints.ALL) == spec_operation_count()
+    assert set(samples(Round("r", "c", "f"))) == {e.name for e in endpoints.ALL}
 
 
 def _credential(request: Request) -> str:
     return request.header("authorization") or request.header("x-kneo-api-key") or "-"
 
 
-class EchoingPlatform:
-    """The fake platform, except under ``/v1/runs/echo-*``: a server echoing the request.
+def echoing(request: Request, reply: Reply) -> Reply:
+    """A rewrite of the emulator's replies under ``/v1/runs/echo-*``: a server echoing the
+    request.
 
     - ``echo-body``: 401 whose JSON body copies every request header under ``echo``;
     - ``echo-message``: 401 whose ``error.message`` quotes the credential it rejected;
     - ``echo-text``: 400 with a plain-text dump of the request headers, credential first.
     """
-
-    def __init__(self, platform: FakePlatform) -> None:
-        self.platform = platform
-
-    def __call__(self, request: Request) -> Response:
-        target = request.target
-        if target == f"/v1/runs/{ECHO_BODY}":
-            body = {
-                "error": {"code": "unauthorized", "message": "credentials rejected"},
-                "echo": {"headers": [list(pair) for pair in request.headers]},
-            }
-            return Response(401, (("Content-Type", "application/json"),), msgspec.json.encode(body))
-        if target == f"/v1/runs/{ECHO_MESSAGE}":
-            message = f"invalid API key {_credential(request)!r}"
-            body = {"error": {"code": "unauthorized", "message": message}}
-            return Response(401, (("Content-Type", "application/json"),), msgspec.json.encode(body))
-        if target == f"/v1/runs/{ECHO_TEXT}":
-            lines = [f"credential: {_credential(request)}"]
-            lines += [f"{name}: {value}" for name, value in request.headers]
-            text = "\r\n".join(lines).encode()
-            return Response(400, (("Content-Type", "text/plain"),), text)
-        return self.platform(request)
+    target = request.target
+    if target == f"/v1/runs/{ECHO_BODY}":
+        body = {
+            "error": {"code": "unauthorized", "message": "credentials rejected"},
+            "echo": {"headers": [list(pair) for pair in request.headers]},
+        }
+        echo = Response(401, (("Content-Type", "application/json"),), msgspec.json.encode(body))
+    elif target == f"/v1/runs/{ECHO_MESSAGE}":
+        message = f"invalid API key {_credential(request)!r}"
+        body = {"error": {"code": "unauthorized", "message": message}}
+        echo = Response(401, (("Content-Type", "application/json"),), msgspec.json.encode(body))
+    elif target == f"/v1/runs/{ECHO_TEXT}":
+        lines = [f"credential: {_credential(request)}"]
+        lines += [f"{name}: {value}" for name, value in request.headers]
+        text = "\r\n".join(lines).encode()
+        echo = Response(400, (("Content-Type", "text/plain"),), text)
+    else:
+        return reply
+    return replace_response(reply, echo)
 
 
 def refuse(request: Request) -> Response:
@@ -522,14 +481,12 @@ def refuse(request: Request) -> Response:
 
 @dataclass
 class World:
-    """One fake platform, reached over loopback or through the memory drivers, in one scheme."""
+    """The emulator, reached over loopback or through the memory drivers, in one scheme."""
 
     kind: str
     scheme: AuthScheme
-    platform: FakePlatform
+    emulated: Emulated
     url: str
-    _async_driver: AsyncMemoryDriver | None = None
-    _sync_driver: MemoryDriver | None = None
 
     @property
     def label(self) -> str:
@@ -547,32 +504,17 @@ class World:
             auth_scheme=self.scheme,
         )
 
-    def async_driver(self) -> AsyncMemoryDriver:
-        """One driver for every client of the world, so a slow answer moves their clock."""
-        if self._async_driver is None:
-            self._async_driver = AsyncMemoryDriver(EchoingPlatform(self.platform))
-            assert self._async_driver.virtual is not None
-            self.platform.sleep = self._async_driver.virtual.advance
-        return self._async_driver
-
-    def sync_driver(self) -> MemoryDriver:
-        if self._sync_driver is None:
-            self._sync_driver = MemoryDriver(EchoingPlatform(self.platform))
-            assert self._sync_driver.virtual is not None
-            self.platform.sleep = self._sync_driver.virtual.advance
-        return self._sync_driver
-
     def async_client(self, **options: Any) -> KneoClient:
         if not self.memory:
             return KneoClient(self.profile(), retry_policy=FAST, **options)
-        return KneoClient(self.profile(), retry_policy=FAST, driver=self.async_driver(), **options)
+        driver = async_memory_driver(self.emulated.emulator)  # on the emulator's clock
+        return KneoClient(self.profile(), retry_policy=FAST, driver=driver, **options)
 
     def sync_client(self, **options: Any) -> SyncKneoClient:
         if not self.memory:
             return SyncKneoClient(self.profile(), retry_policy=FAST, **options)
-        return SyncKneoClient(
-            self.profile(), retry_policy=FAST, driver=self.sync_driver(), **options
-        )
+        driver = memory_driver(self.emulated.emulator)
+        return SyncKneoClient(self.profile(), retry_policy=FAST, driver=driver, **options)
 
     def refused_async_client(self) -> KneoClient:
         if not self.memory:
@@ -585,27 +527,36 @@ class World:
             return SyncKneoClient(self.profile(closed_port_url()), retry_policy=FAST)
         return SyncKneoClient(self.profile(), retry_policy=FAST, driver=MemoryDriver(refuse))
 
+    def new_round(self) -> Round:
+        """A new run paused for review (so that every round can resume and continue one),
+        and the first seeded run, long finished."""
+        emulated = self.emulated
+        created = emulated.lookup("POST", "/v1/runs", {"spec_id": REVIEW_SPEC})
+        paused: str = msgspec.json.decode(created.body)["run_id"]
+        emulated.emulator.advance(60.0)  # its first steps done, it waits for the review
+        listed = emulated.lookup("GET", "/v1/human-tasks?status=pending&limit=1000")
+        tasks = msgspec.json.decode(listed.body)["tasks"]
+        (task,) = [t["continuation_id"] for t in tasks if t["run_id"] == paused]
+        return Round(paused, task, run_id(1))
 
-def new_platform() -> FakePlatform:
-    platform = FakePlatform(api_key=CANARY, runs=3, audit_events=5)
-    for endpoint in endpoints.ALL:
-        if endpoint.name in REPLIES:
-            operation = sample(endpoint)
-            platform.answer(operation.method, operation.path, REPLIES[endpoint.name])
-    return platform
+    def script(self, method: str, path: str, *faults: Fault) -> None:
+        self.emulated.emulator.faults.script(method, path, *faults)
+
+
+def new_emulated() -> Emulated:
+    emulated = Emulated(api_key=CANARY, rewrites=[echoing])
+    emulated.seed(runs=3, audit_events=5)
+    return emulated
 
 
 @contextlib.contextmanager
 def world(kind: str, scheme: AuthScheme) -> Iterator[World]:
-    platform = new_platform()
+    emulated = new_emulated()
     if kind == "memory":
-        yield World(kind, scheme, platform, MEMORY_URL)
+        yield World(kind, scheme, emulated, MEMORY_URL)
         return
-    with serve(EchoingPlatform(platform)) as url:
-        try:
-            yield World(kind, scheme, platform, url)
-        finally:
-            platform.stop()  # wakes a slow answer the deadline step left behind
+    with serve(emulated) as running:
+        yield World(kind, scheme, emulated, running.url)
 
 
 # -- the steps shared by the async and the blocking sweep -------------------------------------
@@ -632,53 +583,72 @@ class Step:
     echoed: bool = False
 
 
-# Cycled over the 27 operations: each fails once with one of these.
+def status(code: int) -> Fault:
+    """Answer ``code`` with the spec's error body, without running the request."""
+    return Fault.error(code)
+
+
+def raw(code: int, body: bytes) -> Fault:
+    """Answer ``code`` with exactly ``body``."""
+    return Fault(status=code, body=body)
+
+
+def rate_limited(retry_after: float) -> Fault:
+    return Fault.rate_limited(retry_after=retry_after)
+
+
+DROPPED = Fault.reset_before_response()  # the connection drops before any answer
+
+# Cycled over the operations: each fails once with one of these.
 FAILURES: tuple[tuple[Fault, int], ...] = (
     (status(401), 401),
     (status(403), 403),
     (status(404), 404),
     (status(409), 409),
     (status(422), 422),
-    (rate_limited("120"), 429),  # over max_retry_after: fails at once, retry_after set
+    (rate_limited(120), 429),  # over max_retry_after: fails at once, retry_after set
     (status(500), 500),
     (status(400), 400),
     (status(501), 501),
 )
 
 
-def operation_steps() -> list[Step]:
+def operation_steps(round_: Round) -> list[Step]:
     """Every operation once succeeding and once failing."""
     steps: list[Step] = []
     for n, endpoint in enumerate(endpoints.ALL):
         fault, code = FAILURES[n % len(FAILURES)]
-        build = _bound_sample(endpoint)
+        build = _bound_sample(endpoint, round_)
         steps.append(Step(f"{endpoint.name} ok", build))
         steps.append(Step(f"{endpoint.name} {code}", build, KneoError, (fault,), code))
     return steps
 
 
-def _bound_sample(endpoint: Endpoint[Any, Any]) -> Callable[[], Operation[Any]]:
-    return lambda: sample(endpoint)
+def _bound_sample(endpoint: Endpoint[Any, Any], round_: Round) -> Callable[[], Operation[Any]]:
+    return lambda: sample(endpoint, round_)
 
 
-def failure_steps() -> list[Step]:
+def failure_steps(round_: Round) -> list[Step]:
     """The named failure paths (and the retries that end in success)."""
     key = unique("mismatch")
 
     def get_run() -> Operation[Any]:
-        return endpoints.get_run(RUN_ID)
+        return endpoints.get_run(round_.run_id)
 
     def create() -> Operation[Any]:
-        return endpoints.create_run({"spec_id": "s"}, idempotency_key=unique("c"))
+        return endpoints.create_run({"spec_id": "my-spec"}, idempotency_key=unique("c"))
 
     return [
         Step("401", get_run, KneoAuthError, (status(401),), 401),
         Step("403", endpoints.list_credentials, KneoPermissionError, (status(403),), 403),
         Step("404", lambda: endpoints.get_run("no-such-run"), KneoNotFoundError, status=404),
-        Step("409 first", lambda: endpoints.create_run({"spec_id": "a"}, idempotency_key=key)),
+        Step(
+            "409 first",
+            lambda: endpoints.create_run({"spec_id": "my-spec"}, idempotency_key=key),
+        ),
         Step(
             "409 mismatch",
-            lambda: endpoints.create_run({"spec_id": "b"}, idempotency_key=key),
+            lambda: endpoints.create_run({"spec_id": "nightly-report"}, idempotency_key=key),
             KneoIdempotencyMismatchError,
             status=409,
         ),
@@ -690,8 +660,8 @@ def failure_steps() -> list[Step]:
             409,
         ),
         Step("422", create, KneoInvalidRequestError, (status(422),), 422),
-        Step("429 Retry-After 120", get_run, KneoRateLimited, (rate_limited("120"),), 429),
-        Step("429 Retry-After 0, then success", get_run, None, (rate_limited("0"),)),
+        Step("429 Retry-After 120", get_run, KneoRateLimited, (rate_limited(120),), 429),
+        Step("429 Retry-After 0, then success", get_run, None, (rate_limited(0),)),
         Step("500", get_run, KneoServerError, (status(500),), 500),
         Step("503, then success", create, None, (status(503),)),
         Step(
@@ -703,13 +673,13 @@ def failure_steps() -> list[Step]:
         ),
         Step("2xx not JSON", get_run, KneoDecodeError, (raw(200, b"<html>hi</html>"),), 200),
         Step("2xx wrong shape", get_run, KneoDecodeError, (raw(200, b'{"run_id": 5}'),), 200),
-        Step("dropped, then success", get_run, None, (disconnect(),)),
-        Step("dropped three times", get_run, KneoNetworkError, (disconnect(),) * 3),
+        Step("dropped, then success", get_run, None, (DROPPED,)),
+        Step("dropped three times", get_run, KneoNetworkError, (DROPPED,) * 3),
         Step(
             "deadline",
             get_run,
             KneoTimeoutError,
-            (slow(SLOW),),
+            (Fault.latency(SLOW),),
             options=CallOptions(deadline=DEADLINE),
         ),
         Step("bad request id", get_run, KneoUsageError, options=CallOptions(request_id="a\nb")),
@@ -732,7 +702,7 @@ def failure_steps() -> list[Step]:
         ),
         Step(
             "bad idempotency key",
-            lambda: endpoints.create_run({"spec_id": "s"}, idempotency_key=CANARY + "\n"),
+            lambda: endpoints.create_run({"spec_id": "my-spec"}, idempotency_key=CANARY + "\n"),
             KneoUsageError,
         ),
         Step(
@@ -745,8 +715,8 @@ def failure_steps() -> list[Step]:
     ]
 
 
-def all_steps() -> list[Step]:
-    return operation_steps() + failure_steps()
+def all_steps(round_: Round) -> list[Step]:
+    return operation_steps(round_) + failure_steps(round_)
 
 
 def check_outcome(where: str, step: Step, error: KneoError | None) -> None:
@@ -760,7 +730,7 @@ def check_outcome(where: str, step: Step, error: KneoError | None) -> None:
 
 def script(world: World, step: Step, operation: Operation[Any]) -> None:
     for fault in step.faults:
-        world.platform.script(operation.path, fault, method=operation.method)
+        world.script(operation.method, operation.path, fault)
 
 
 # Misuses of Transport.request, each refused before anything is sent.
@@ -810,20 +780,20 @@ async def namespaces_async(world: World, client: KneoClient, scan: Scan) -> None
     where = f"{world.label} namespaces"
     tagged = client.with_options(request_id=unique("ns"), timeout=5.0)
     runs = tagged.platform.runs
-    created = await runs.create.raw({"spec_id": "ns"}, idempotency_key=unique("ns"))
+    created = await runs.create.raw({"spec_id": "my-spec"}, idempotency_key=unique("ns"))
     got = await runs.get.raw(created.parsed.run_id)
-    done = await runs.wait_for_completion(created.parsed.run_id, timeout=5, poll_interval=0.01)
+    done = await runs.wait_for_completion(
+        created.parsed.run_id, timeout=5, poll_interval=POLL_INTERVAL
+    )
     listed = [run async for run in runs.iter_all(limit=2)]
     events = [event async for event in tagged.platform.audit.iter_all(limit=2)]
     health = await tagged.platform.health.readyz.raw()
     valid = await tagged.agent.specs.validate.raw({"spec": "name: x"}, idempotency_key=unique("v"))
     scan.objects(where, tagged, created, got, done, health, valid, *listed, *events)
 
-    world.platform.polls_to_complete = None
-    pending = await runs.create({"spec_id": "waits"}, idempotency_key=unique("w"))
+    pending = await runs.create({"spec_id": SLOW_SPEC}, idempotency_key=unique("w"))
     with pytest.raises(KneoWaitTimeoutError) as waited:
         await runs.wait_for_completion(pending.run_id, timeout=0.1, poll_interval=0.02)
-    world.platform.polls_to_complete = 2
     scan.error(f"{where} wait timeout", waited.value)
 
     for headers in BAD_OPTION_HEADERS:
@@ -839,7 +809,7 @@ async def transport_async(world: World, transport: Transport, scan: Scan) -> Non
     where = f"{world.label} Transport.request"
     health = await transport.request("GET", "/v1/healthz", request_id=unique("t"))
     posted = await transport.request(
-        "POST", "/v1/runs", json={"spec_id": "raw"}, idempotency_key=unique("t")
+        "POST", "/v1/runs", json={"spec_id": "my-spec"}, idempotency_key=unique("t")
     )
     scan.objects(where, health, posted, health.json(), health.text, posted.headers)
     for method, path, kwargs in TRANSPORT_MISUSES:
@@ -849,7 +819,7 @@ async def transport_async(world: World, transport: Transport, scan: Scan) -> Non
     with pytest.raises(KneoNotFoundError) as missing:
         await transport.request("GET", "/v1/no-such-thing")
     scan.error(f"{where} 404", missing.value)
-    world.platform.script("/v1/healthz", raw(200, b"<html>not json</html>"))
+    world.script("GET", "/v1/healthz", raw(200, b"<html>not json</html>"))
     odd = await transport.request("GET", "/v1/healthz")
     with pytest.raises(KneoDecodeError) as undecodable:
         odd.json()
@@ -868,7 +838,7 @@ async def sweep_async(world: World, scan: Scan) -> None:
     main = clients["main"]
     try:
         for _ in range(ROUNDS):
-            await run_steps_async(world, clients, all_steps(), scan)
+            await run_steps_async(world, clients, all_steps(world.new_round()), scan)
         await namespaces_async(world, main, scan)
         await transport_async(world, main._transport, scan)
     finally:
@@ -876,7 +846,7 @@ async def sweep_async(world: World, scan: Scan) -> None:
             await client.aclose()
     session = main._transport._session
     scan.objects(world.label, *clients.values(), main.profile, session.config, main.platform)
-    scan.requests(world.label, world.platform)
+    scan.requests(world.label, world.emulated)
 
 
 @pytest.mark.anyio
@@ -923,20 +893,18 @@ def namespaces_sync(world: World, client: SyncKneoClient, scan: Scan) -> None:
     where = f"{world.label} namespaces"
     tagged = client.with_options(request_id=unique("ns"), timeout=5.0)
     runs = tagged.platform.runs
-    created = runs.create.raw({"spec_id": "ns"}, idempotency_key=unique("ns"))
+    created = runs.create.raw({"spec_id": "my-spec"}, idempotency_key=unique("ns"))
     got = runs.get.raw(created.parsed.run_id)
-    done = runs.wait_for_completion(created.parsed.run_id, timeout=5, poll_interval=0.01)
+    done = runs.wait_for_completion(created.parsed.run_id, timeout=5, poll_interval=POLL_INTERVAL)
     listed = list(runs.iter_all(limit=2))
     events = list(tagged.platform.audit.iter_all(limit=2))
     health = tagged.platform.health.readyz.raw()
     valid = tagged.agent.specs.validate.raw({"spec": "name: x"}, idempotency_key=unique("v"))
     scan.objects(where, tagged, created, got, done, health, valid, *listed, *events)
 
-    world.platform.polls_to_complete = None
-    pending = runs.create({"spec_id": "waits"}, idempotency_key=unique("w"))
+    pending = runs.create({"spec_id": SLOW_SPEC}, idempotency_key=unique("w"))
     with pytest.raises(KneoWaitTimeoutError) as waited:
         runs.wait_for_completion(pending.run_id, timeout=0.1, poll_interval=0.02)
-    world.platform.polls_to_complete = 2
     scan.error(f"{where} wait timeout", waited.value)
 
     for headers in BAD_OPTION_HEADERS:
@@ -952,7 +920,7 @@ def transport_sync(world: World, transport: SyncTransport, scan: Scan) -> None:
     where = f"{world.label} SyncTransport.request"
     health = transport.request("GET", "/v1/healthz", request_id=unique("t"))
     posted = transport.request(
-        "POST", "/v1/runs", json={"spec_id": "raw"}, idempotency_key=unique("t")
+        "POST", "/v1/runs", json={"spec_id": "my-spec"}, idempotency_key=unique("t")
     )
     scan.objects(where, health, posted, health.json(), health.text, posted.headers)
     for method, path, kwargs in TRANSPORT_MISUSES:
@@ -962,7 +930,7 @@ def transport_sync(world: World, transport: SyncTransport, scan: Scan) -> None:
     with pytest.raises(KneoNotFoundError) as missing:
         transport.request("GET", "/v1/no-such-thing")
     scan.error(f"{where} 404", missing.value)
-    world.platform.script("/v1/healthz", raw(200, b"<html>not json</html>"))
+    world.script("GET", "/v1/healthz", raw(200, b"<html>not json</html>"))
     odd = transport.request("GET", "/v1/healthz")
     with pytest.raises(KneoDecodeError) as undecodable:
         odd.json()
@@ -981,7 +949,7 @@ def sweep_sync(world: World, scan: Scan) -> None:
     main = clients["main"]
     try:
         for _ in range(ROUNDS):
-            run_steps_sync(world, clients, all_steps(), scan)
+            run_steps_sync(world, clients, all_steps(world.new_round()), scan)
         namespaces_sync(world, main, scan)
         transport_sync(world, main._transport, scan)
     finally:
@@ -989,7 +957,7 @@ def sweep_sync(world: World, scan: Scan) -> None:
             client.close()
     session = main._transport._session
     scan.objects(world.label, *clients.values(), main.profile, session.config, main.platform)
-    scan.requests(world.label, world.platform)
+    scan.requests(world.label, world.emulated)
 
 
 def test_sync_sweep_never_shows_the_key(figure: Callable[[str, str], None]) -> None:
@@ -1234,18 +1202,18 @@ def test_configuration_errors_never_show_the_key(
         scan.error("no url, KNEO_API_KEY set", from_env.value)
         monkeypatch.delenv(ENV_API_KEY)
 
-        # Keys the policy strips still authenticate (the fake wants the exact canary).
-        platform = new_platform()
+        # Keys the policy strips still authenticate (the emulator wants the exact canary).
+        emulated = new_emulated()
         for key in (*STRIPPED_KEYS, (CANARY * 300)[:10_240]):
             profile = Profile(name="stripped", url=HTTPS_URL, api_key=key, auth_scheme=scheme)
-            client = SyncKneoClient(profile, driver=MemoryDriver(platform))
+            client = SyncKneoClient(profile, driver=memory_driver(emulated.emulator))
             config = client._transport._session.config
             scan.objects("accepted key", profile, client, config, config.auth, ApiKeyAuth(key))
             if len(key) < 100:
                 response = client.platform.credentials.list.raw()
                 scan.objects("accepted key", response)
             client.close()
-        scan.requests("accepted key", platform)
+        scan.requests("accepted key", emulated)
 
         # The plain-http opt-in: built without I/O; whatever it logs or warns is scanned.
         for url in INSECURE_URLS:
@@ -1255,7 +1223,7 @@ def test_configuration_errors_never_show_the_key(
             opted = (KneoClient(allowed), SyncKneoClient(allowed), allowed.client_config())
             scan.objects("allow_insecure_http", allowed, *opted)
             opted[1].close()
-        assert len(platform.log) == len(STRIPPED_KEYS), "a stripped key was not sent"
+        assert len(emulated.log) == len(STRIPPED_KEYS), "a stripped key was not sent"
     scan.logs_and_warnings(capture)
     scan.check(min_log_records=0, min_error_renderings=MIN_ERROR_RENDERINGS)
     figure("T32", f"configuration errors, {scheme.value}: {scan.summary()}; leaks 0")
@@ -1275,7 +1243,7 @@ def test_a_server_quoting_the_key_in_its_message_does_not_leak_it(
         pytest.raises(KneoError) as caught,
     ):
         client.platform.runs.get(target)
-    assert CANARY in repr(caught.value.body), "the fake did not echo the key"
+    assert CANARY in repr(caught.value.body), "the server did not echo the key"
     scan = Scan()
     scan.error(f"{scheme.value} {target}", caught.value, echoed=True)
     assert not scan.hits, "\n".join(scan.hits[:10])
@@ -1409,11 +1377,12 @@ async def test_a_proxy_password_never_shows(
 
     from tests.proxy_server import LoopbackProxy, running
 
-    platform = FakePlatform(api_key=PROXY_KEY, runs=2)
+    emulated = Emulated(api_key=PROXY_KEY)
+    emulated.seed(runs=2)
     scan = Scan()
     outcomes: Counter[str] = Counter()
-    with debug_everything() as capture, serve(platform) as served:
-        port = served.rsplit(":", 1)[1]
+    with debug_everything() as capture, serve(emulated) as served:
+        port = served.url.rsplit(":", 1)[1]
         targets = {"http": f"http://{PROXY_ONLY}:{port}", "https": f"https://{PROXY_ONLY}:1"}
         for kind, scheme, target in PROXY_ROUTES:
             for accepted in (True, False):

@@ -1,5 +1,6 @@
-"""The embedding guide's example drivers (``docs/examples``), run as written against the fake
-platform on a loopback socket: the same scenarios over ``http.client`` and over urllib3.
+"""The embedding guide's example drivers (``docs/examples``), run as written against the
+platform emulator on a loopback socket: the same scenarios over ``http.client`` and over
+urllib3.
 
 The examples are imported as plain modules from ``docs/examples``, as a user who copied them
 would. The guide's code blocks are checked to be excerpts of those modules, so the modules
@@ -32,6 +33,7 @@ from urllib3.exceptions import (
 )
 
 from kneo_client import Profile, SyncKneoClient
+from kneo_client.testing import Emulator, Fault
 from kneo_proto import (
     CallOptions,
     ClientConfig,
@@ -47,8 +49,8 @@ from kneo_proto import (
     endpoints,
 )
 from kneo_proto.models import RunStatusResponse
-from tests.fake_platform import API_KEY, FakePlatform, disconnect, slow, status
-from tests.loopback import closed_port_url, serve
+from tests.loopback import closed_port_url
+from tests.support.emulated import API_KEY, POLL_INTERVAL, Emulated, run_id, serve
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 GUIDE = EXAMPLES.parent / "embedding.md"
@@ -66,7 +68,8 @@ DRIVERS: dict[str, Callable[[], Driver]] = {
     "urllib3": embed_urllib3.Urllib3Driver,
 }
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05)
-SLOW = 5.0  # a slow scripted answer; far above every timeout used here
+SLOW = 5.0  # how late a held-back answer comes; far above every timeout used here
+FIRST, SECOND = run_id(1), run_id(2)
 
 
 @pytest.fixture(params=sorted(DRIVERS))
@@ -77,17 +80,20 @@ def driver(request: pytest.FixtureRequest) -> Iterator[Driver]:
 
 
 @pytest.fixture
-def platform() -> FakePlatform:
-    return FakePlatform(runs=7)
+def emulated() -> Emulated:
+    emulated = Emulated()
+    emulated.seed(runs=7)
+    return emulated
 
 
 @pytest.fixture
-def url(platform: FakePlatform) -> Iterator[str]:
-    with serve(platform) as base_url:
-        try:
-            yield base_url
-        finally:
-            platform.stop()  # wake a scripted slow answer, so the server stops at once
+def url(emulated: Emulated) -> Iterator[str]:
+    with serve(emulated) as running:
+        yield running.url
+
+
+def fault_on(emulated: Emulated, path: str, fault: Fault) -> None:
+    emulated.emulator.faults.script("*", path, fault)
 
 
 def make_client(driver: Driver, url: str, max_response_bytes: int = 1 << 20) -> Client:
@@ -105,11 +111,11 @@ def client(driver: Driver, url: str) -> Client:
 # -- the scenarios, on both stacks ------------------------------------------------------------
 
 
-def test_embedded_get_is_decoded_into_its_model(client: Client, platform: FakePlatform) -> None:
-    finished = client.call(endpoints.get_run("run-0001"))
+def test_embedded_get_is_decoded_into_its_model(client: Client, emulated: Emulated) -> None:
+    finished = client.call(endpoints.get_run(FIRST))
     assert isinstance(finished.result, RunStatusResponse)
-    assert (finished.result.run_id, finished.result.status) == ("run-0001", "completed")
-    sent = platform.log[-1]
+    assert (finished.result.run_id, finished.result.status) == (FIRST, "completed")
+    sent = emulated.log[-1]
     assert sent.header("authorization") == f"Bearer {API_KEY}"
     assert (sent.header("accept-encoding"), sent.header("x-kneo-attempt")) == ("identity", "1")
     names = [name.lower() for name, _ in sent.headers]
@@ -118,20 +124,20 @@ def test_embedded_get_is_decoded_into_its_model(client: Client, platform: FakePl
 
 
 def test_embedded_keyed_post_is_retried_after_503_with_the_same_key(
-    client: Client, platform: FakePlatform
+    client: Client, emulated: Emulated
 ) -> None:
-    platform.script("/v1/runs", status(503), method="POST")
-    finished = client.call(endpoints.create_run({"spec_id": "s"}, idempotency_key="k-1"))
+    emulated.emulator.faults.script("POST", "/v1/runs", Fault.error(503))
+    finished = client.call(endpoints.create_run({"spec_id": "my-spec"}, idempotency_key="k-1"))
     assert (finished.attempts, finished.idempotency_key) == (2, "k-1")
-    assert finished.result.run_id == platform.run_ids()[-1]
-    seen = platform.requests_to("/v1/runs")
+    assert finished.result.run_id == emulated.run_ids()[-1]
+    seen = emulated.requests_to("/v1/runs")
     assert [r.header("idempotency-key") for r in seen] == ["k-1", "k-1"]
     assert [r.header("x-kneo-attempt") for r in seen] == ["1", "2"]
     assert seen[0].header("x-request-id") == seen[1].header("x-request-id")
     assert seen[0].body == seen[1].body
     names = [name.lower() for name, _ in seen[1].headers]
     assert names.count("content-length") == names.count("idempotency-key") == 1
-    assert platform.executions["k-1"] == 1
+    assert emulated.executions["k-1"] == 1
 
 
 def test_embedded_404_raises_not_found(client: Client) -> None:
@@ -151,16 +157,16 @@ def test_embedded_connection_refused_is_retried_then_raises_network_error(
 ) -> None:
     client = make_client(driver, closed_port_url())
     with pytest.raises(KneoNetworkError) as caught:
-        client.call(endpoints.create_run({"spec_id": "s"}))
+        client.call(endpoints.create_run({"spec_id": "my-spec"}))
     assert (caught.value.kind, caught.value.attempts, caught.value.status) == ("connect", 3, None)
     assert not isinstance(caught.value, KneoTimeoutError)
 
 
-def test_embedded_page_walk_yields_every_run_once(client: Client, platform: FakePlatform) -> None:
+def test_embedded_page_walk_yields_every_run_once(client: Client, emulated: Emulated) -> None:
     runs = [run.run_id for run in client.iter_runs(page_size=3)]
-    assert sorted(runs) == platform.run_ids()
+    assert sorted(runs) == emulated.run_ids()
     assert len(set(runs)) == 7
-    assert [r.target for r in platform.log] == [
+    assert [r.target for r in emulated.log] == [
         f"/v1/runs?limit=3&offset={offset}&sort_by=updated_at&sort_order=desc"
         for offset in (0, 3, 6)
     ]
@@ -170,45 +176,46 @@ def test_embedded_body_over_the_cap_raises_too_large_and_the_driver_recovers(
     driver: Driver, url: str
 ) -> None:
     with pytest.raises(KneoResponseTooLargeError) as caught:
-        make_client(driver, url, max_response_bytes=64).call(endpoints.get_run("run-0001"))
+        make_client(driver, url, max_response_bytes=64).call(endpoints.get_run(FIRST))
     assert (caught.value.attempts, caught.value.status) == (1, None)
-    again = make_client(driver, url).call(endpoints.get_run("run-0001"))
-    assert again.result.run_id == "run-0001"
+    again = make_client(driver, url).call(endpoints.get_run(FIRST))
+    assert again.result.run_id == FIRST
 
 
-def test_embedded_wait_for_run_polls_until_terminal(client: Client, platform: FakePlatform) -> None:
-    created = client.call(endpoints.create_run({"spec_id": "s"})).result
-    done = client.wait_for_run(created.run_id, timeout=5.0, poll_interval=0.01)
+def test_embedded_wait_for_run_polls_until_terminal(client: Client, emulated: Emulated) -> None:
+    created = client.call(endpoints.create_run({"spec_id": "my-spec"})).result
+    done = client.wait_for_run(created.run_id, timeout=5.0, poll_interval=POLL_INTERVAL)
     assert (done.run_id, done.status) == (created.run_id, "completed")
-    assert platform.requests[f"/v1/runs/{created.run_id}"] == 2
+    assert emulated.requests[f"/v1/runs/{created.run_id}"] == 2
 
 
-def test_embedded_read_timeout_is_retried(client: Client, platform: FakePlatform) -> None:
-    platform.script("/v1/runs/run-0001", slow(SLOW))
-    finished = client.call(endpoints.get_run("run-0001"), CallOptions(timeout=0.2))
-    assert (finished.attempts, finished.result.run_id) == (2, "run-0001")
+def test_embedded_read_timeout_is_retried(client: Client, emulated: Emulated) -> None:
+    fault_on(emulated, f"/v1/runs/{FIRST}", Fault.latency(SLOW))
+    finished = client.call(endpoints.get_run(FIRST), CallOptions(timeout=0.2))
+    assert (finished.attempts, finished.result.run_id) == (2, FIRST)
 
 
-def test_embedded_deadline_bounds_the_whole_call(client: Client, platform: FakePlatform) -> None:
-    platform.script("/v1/runs/run-0001", slow(SLOW))
+def test_embedded_deadline_bounds_the_whole_call(client: Client, emulated: Emulated) -> None:
+    fault_on(emulated, f"/v1/runs/{FIRST}", Fault.latency(SLOW))
     started = time.monotonic()
     with pytest.raises(KneoTimeoutError):
-        client.call(endpoints.get_run("run-0001"), CallOptions(deadline=0.3))
+        client.call(endpoints.get_run(FIRST), CallOptions(deadline=0.3))
     assert time.monotonic() - started < SLOW / 2
 
 
-def test_embedded_dropped_connection_is_retried(client: Client, platform: FakePlatform) -> None:
-    platform.script("/v1/runs/run-0001", disconnect())
-    finished = client.call(endpoints.get_run("run-0001"))
+def test_embedded_dropped_connection_is_retried(client: Client, emulated: Emulated) -> None:
+    fault_on(emulated, f"/v1/runs/{FIRST}", Fault.reset_before_response())
+    finished = client.call(endpoints.get_run(FIRST))
     assert finished.attempts == 2
 
 
-def test_embedded_redirect_is_not_followed(client: Client, platform: FakePlatform) -> None:
-    platform.script("/v1/runs/run-0001", status(307, Location="/v1/runs/run-0002"))
+def test_embedded_redirect_is_not_followed(client: Client, emulated: Emulated) -> None:
+    redirect = Fault(status=307, headers=(("Location", f"/v1/runs/{SECOND}"),))
+    fault_on(emulated, f"/v1/runs/{FIRST}", redirect)
     with pytest.raises(KneoUnexpectedRedirectError) as caught:
-        client.call(endpoints.get_run("run-0001"))
+        client.call(endpoints.get_run(FIRST))
     assert (caught.value.status, caught.value.attempts) == (307, 1)
-    assert platform.requests["/v1/runs/run-0002"] == 0
+    assert emulated.requests[f"/v1/runs/{SECOND}"] == 0
 
 
 def test_embedded_failed_tls_handshake_raises_tls_error_without_retry(
@@ -217,14 +224,14 @@ def test_embedded_failed_tls_handshake_raises_tls_error_without_retry(
     """The loopback server speaks plain HTTP, so an https:// handshake with it fails."""
     client = make_client(driver, url.replace("http://", "https://"))
     with pytest.raises(KneoTLSError) as caught:
-        client.call(endpoints.get_run("run-0001"))
+        client.call(endpoints.get_run(FIRST))
     assert (caught.value.kind, caught.value.attempts) == ("tls", 1)
 
 
 def test_embedded_driver_runs_the_sync_client_facade(driver: Driver, url: str) -> None:
     profile = Profile(name="embedded", url=url, api_key=API_KEY)
     with SyncKneoClient(profile, driver=driver) as kneo:
-        created = kneo.platform.runs.create({"spec_id": "s"})
+        created = kneo.platform.runs.create({"spec_id": "my-spec"})
         assert kneo.platform.runs.get(created.run_id).run_id == created.run_id
 
 
@@ -264,6 +271,11 @@ def one_answer_per_connection(
         listener.close()
 
 
+def healthz_body() -> bytes:
+    """What the platform answers to ``GET /v1/healthz``."""
+    return Emulator().handle(Request("GET", "http://emulator.test/v1/healthz", ())).response.body
+
+
 def http_wire(body: bytes, length: int | None = None) -> bytes:
     head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body) if length is None else length}\r\n"
     return head.encode() + b"Content-Type: application/json\r\n\r\n" + body
@@ -272,7 +284,7 @@ def http_wire(body: bytes, length: int | None = None) -> bytes:
 def test_embedded_idle_connection_closed_by_the_server_is_reopened_not_retried(
     driver: Driver,
 ) -> None:
-    health = FakePlatform()(Request("GET", "http://fake/v1/healthz", ())).body
+    health = healthz_body()
     with one_answer_per_connection(http_wire(health)) as (url, answered):
         client = make_client(driver, url)
         first = client.call(endpoints.healthz())
@@ -291,7 +303,7 @@ def test_embedded_body_cut_short_raises_network_error(driver: Driver) -> None:
 
 def test_embedded_deadline_cuts_a_dripping_body_short(driver: Driver) -> None:
     """Every read returns in time, so only the call's deadline can stop the attempt."""
-    health = FakePlatform()(Request("GET", "http://fake/v1/healthz", ())).body
+    health = healthz_body()
     with one_answer_per_connection(http_wire(health), drip=0.05) as (url, _):
         started = time.monotonic()
         with pytest.raises(KneoTimeoutError) as caught:

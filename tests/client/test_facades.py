@@ -23,6 +23,7 @@ from kneo_client.platform import (
 )
 from kneo_drivers.memory import AsyncMemoryDriver, MemoryDriver
 from kneo_proto import KneoClientClosedError, Request, Response, endpoints
+from tests.support.spec import spec_operation_count
 
 NAMESPACES = (
     HealthClient,
@@ -53,7 +54,7 @@ def echo_health(request: Request) -> Response:
 
 def test_facades_bind_every_endpoint_exactly_once() -> None:
     bound = [b.endpoint for b in bindings().values()]
-    assert len(bound) == len(endpoints.ALL) == 27
+    assert len(bound) == len(endpoints.ALL) == spec_operation_count()
     assert {e.name for e in bound} == {e.name for e in endpoints.ALL}
 
 

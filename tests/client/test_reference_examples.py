@@ -1,5 +1,5 @@
 """Every code example of the contract (``kneo-client-api-reference.txt``), run as written
-against the fake platform on a loopback socket.
+against the platform emulator on a loopback socket.
 
 Each example is copied verbatim into a string (the reference's text rendering lost the
 indentation, which is restored; nothing else is changed). Whole programs run as they are,
@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 import httpcore2
+import msgspec
 import pytest
 import trio
 
@@ -34,8 +35,9 @@ from kneo_client.core.errors import (
 )
 from kneo_client.core.profiles import default_config_path
 from kneo_client.core.transport import Transport
-from tests.fake_platform import API_KEY, FakePlatform, rate_limited, status
-from tests.loopback import serve
+from kneo_client.testing import Fault, Reply, RunTiming
+from kneo_proto import Request, Response
+from tests.support.emulated import API_KEY, Emulated, replace_response, serve
 
 # A broken client must fail a test, not hang it: the examples wait up to 600 s as written.
 # pytest-timeout bounds the sync tests; async ones bound their waits with anyio.fail_after
@@ -215,27 +217,28 @@ def wrap(fragment: str, *params: str, **names: Any) -> Example:
     return example
 
 
-@pytest.fixture
-def platform() -> FakePlatform:
-    return FakePlatform(
-        polls_to_complete=1, audit_events=450, outcomes={"review-spec": "paused_human_review"}
-    )
+# Runs take no platform time: the examples wait with real sleeps of 2 s between polls, so
+# a run is terminal (or paused for review) at its first poll.
+INSTANT = RunTiming(queued_seconds=0.0, step_seconds=0.0)
+REVIEW_SPEC = "support-triage"  # pauses for a human review
 
 
 @pytest.fixture
-def url(platform: FakePlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+def emulated() -> Emulated:
+    return Emulated(timing=INSTANT)
+
+
+@pytest.fixture
+def url(emulated: Emulated, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     for name in ("KNEO_PROFILE", "KNEO_AUTH_SCHEME", "KNEO_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     assert not default_config_path().exists()
     assert default_config_path().is_relative_to(tmp_path)
-    with serve(platform) as base_url:
-        monkeypatch.setenv("KNEO_URL", base_url)
+    with serve(emulated) as running:
+        monkeypatch.setenv("KNEO_URL", running.url)
         monkeypatch.setenv("KNEO_API_KEY", API_KEY)
-        try:
-            yield base_url
-        finally:
-            platform.stop()
+        yield running.url
 
 
 @pytest.fixture
@@ -248,31 +251,31 @@ def profile(url: str) -> Profile:
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_kneo_client_example(
-    url: str, platform: FakePlatform, backend: str, capsys: pytest.CaptureFixture[str]
+    url: str, emulated: Emulated, backend: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_program(KNEO_CLIENT_EXAMPLE, backend)
     assert capsys.readouterr().out == "ok=True\nfinal=completed\n"
-    (run_id,) = platform.run_ids()
-    assert platform.requests[f"/v1/runs/{run_id}"] == 1
-    assert platform.log[-1].header("authorization") == f"Bearer {API_KEY}"
+    (run_id,) = emulated.run_ids()
+    assert emulated.requests[f"/v1/runs/{run_id}"] == 1
+    assert emulated.log[-1].header("authorization") == f"Bearer {API_KEY}"
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_transport_direct_use_example(
-    url: str, platform: FakePlatform, backend: str, capsys: pytest.CaptureFixture[str]
+    url: str, emulated: Emulated, backend: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_program(TRANSPORT_EXAMPLE, backend)
     printed = capsys.readouterr().out
-    assert printed.startswith("{'ok': True, 'service': 'kneo-serv-platform'")
-    assert platform.requests["/v1/healthz"] == 1
+    assert printed.startswith("{'ok': True, 'service': 'kneo-emulator'")
+    assert emulated.requests["/v1/healthz"] == 1
 
 
 def test_sync_transport_example(
-    url: str, platform: FakePlatform, capsys: pytest.CaptureFixture[str]
+    url: str, emulated: Emulated, capsys: pytest.CaptureFixture[str]
 ) -> None:
     exec(compile(SYNC_TRANSPORT_EXAMPLE, "<example>", "exec"), {})
-    assert capsys.readouterr().out.startswith("{'ok': True, 'service': 'kneo-serv-platform'")
-    assert platform.requests["/v1/healthz"] == 1
+    assert capsys.readouterr().out.startswith("{'ok': True, 'service': 'kneo-emulator'")
+    assert emulated.requests["/v1/healthz"] == 1
 
 
 # -- profiles --------------------------------------------------------------------------------
@@ -327,14 +330,14 @@ def test_load_profile_example_env_overrides_toml_and_kwargs_override_env(url: st
 
 
 @pytest.mark.anyio
-async def test_retry_policy_example(profile: Profile, platform: FakePlatform) -> None:
+async def test_retry_policy_example(profile: Profile, emulated: Emulated) -> None:
     aggressive_part, no_retry_part = RETRY_POLICY_EXAMPLE.split("\n# No retries")
     namespace: dict[str, Any] = {"profile": profile}
     exec(compile(aggressive_part, "<example>", "exec"), namespace)
     aggressive: KneoClient = namespace["client"]
     exec(compile("# No retries" + no_retry_part, "<example>", "exec"), namespace)
     no_retries: KneoClient = namespace["client"]
-    platform.script("/v1/healthz", status(503), status(503))
+    emulated.emulator.faults.script("GET", "/v1/healthz", Fault.error(503), Fault.error(503))
     async with aggressive, no_retries:
         with pytest.raises(KneoServiceUnavailableError) as caught:
             await no_retries.platform.health.healthz()
@@ -344,7 +347,7 @@ async def test_retry_policy_example(profile: Profile, platform: FakePlatform) ->
         waited = time.monotonic() - started
     assert response.attempts == 2
     assert 0.4 <= waited < 2.0  # base_delay=0.5 with 10 % jitter
-    assert platform.requests["/v1/healthz"] == 3
+    assert emulated.requests["/v1/healthz"] == 3
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -360,15 +363,15 @@ def errors_example() -> Example:
 
 @pytest.mark.anyio
 async def test_errors_example_reraises_idempotency_mismatch(
-    url: str, platform: FakePlatform, caplog: pytest.LogCaptureFixture
+    url: str, emulated: Emulated, caplog: pytest.LogCaptureFixture
 ) -> None:
     example = errors_example()
     async with KneoClient.from_profile() as client:
-        await example(client, {"spec_id": "first"}, "key-1", LOG)
+        await example(client, {"spec_id": "my-spec"}, "key-1", LOG)
         with pytest.raises(KneoIdempotencyMismatchError) as caught:
-            await example(client, {"spec_id": "second"}, "key-1", LOG)
+            await example(client, {"spec_id": "nightly-report"}, "key-1", LOG)
     assert caught.value.idempotency_key == "key-1"
-    assert platform.executions["key-1"] == 1
+    assert emulated.executions["key-1"] == 1
     assert "mismatch on key='key-1' body={'error': {'code': 'idempotency_key_mismatch'" in (
         caplog.text
     )
@@ -376,28 +379,28 @@ async def test_errors_example_reraises_idempotency_mismatch(
 
 @pytest.mark.anyio
 async def test_errors_example_logs_and_reraises_other_errors(
-    url: str, platform: FakePlatform, caplog: pytest.LogCaptureFixture
+    url: str, emulated: Emulated, caplog: pytest.LogCaptureFixture
 ) -> None:
-    platform.script("/v1/runs", status(500), method="POST")
+    emulated.emulator.faults.script("POST", "/v1/runs", Fault.error(500))
     async with KneoClient.from_profile() as client:
         with pytest.raises(KneoServerError) as caught:
-            await errors_example()(client, {"spec_id": "s"}, "key-2", LOG)
+            await errors_example()(client, {"spec_id": "my-spec"}, "key-2", LOG)
     assert f"create_run failed status=500 rid={caught.value.request_id}" in caplog.text
     assert caught.value.request_id is not None
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the example calls asyncio.sleep
 @pytest.mark.anyio
-async def test_errors_example_sleeps_out_a_rate_limit(url: str, platform: FakePlatform) -> None:
-    platform.script("/v1/runs", rate_limited("1"), method="POST")
+async def test_errors_example_sleeps_out_a_rate_limit(url: str, emulated: Emulated) -> None:
+    emulated.emulator.faults.script("POST", "/v1/runs", Fault.rate_limited(retry_after=1))
     async with KneoClient.from_profile(retry_policy=RetryPolicy(max_attempts=1)) as client:
         started = time.monotonic()
-        result = await errors_example()(client, {"spec_id": "s"}, "key-3", LOG)
+        result = await errors_example()(client, {"spec_id": "my-spec"}, "key-3", LOG)
         waited = time.monotonic() - started
     assert result is not None
     assert "run" not in result
     assert 0.95 <= waited < 3.0
-    assert platform.executions["key-3"] == 0
+    assert emulated.executions["key-3"] == 0
 
 
 # -- runs, specs, pagination, forward compatibility ------------------------------------------
@@ -405,41 +408,55 @@ async def test_errors_example_sleeps_out_a_rate_limit(url: str, platform: FakePl
 
 @pytest.mark.anyio
 async def test_end_to_end_run_example(
-    url: str, platform: FakePlatform, capsys: pytest.CaptureFixture[str]
+    url: str, emulated: Emulated, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with anyio.fail_after(WAIT_LIMIT):
         result = await wrap(END_TO_END_EXAMPLE, KneoClient=KneoClient)()
     assert result is not None
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "final=completed"
-    assert len(printed) == 1 + 3
+    run_id = result["created"].run_id
+    trace = msgspec.json.decode(emulated.lookup("GET", f"/v1/runs/{run_id}/trace?limit=20").body)
+    assert len(printed) == 1 + len(trace["events"]) > 1  # one line per event of the trace
     assert all(line.startswith("TraceEvent(") for line in printed[1:])
-    assert result["terminal"].run_id == result["created"].run_id
+    assert result["terminal"].run_id == run_id
 
 
 @pytest.mark.anyio
-async def test_validate_then_compile_example(url: str, platform: FakePlatform) -> None:
+async def test_validate_then_compile_example(url: str, emulated: Emulated) -> None:
     result = await wrap(VALIDATE_THEN_COMPILE_EXAMPLE, "spec_text", KneoClient=KneoClient)(
-        "name: demo\nsteps: []\n"
+        "name: demo\nsteps:\n  - name: fetch\n    kind: tool\n    tool: http.get\n"
     )
     assert result is not None
     assert result["validated"].valid
     assert result["compiled"].ok
-    assert platform.requests["/v1/specs/compile"] == 1
+    assert emulated.requests["/v1/specs/compile"] == 1
 
 
 @pytest.mark.anyio
 async def test_validate_then_compile_example_stops_on_diagnostics(
-    url: str, platform: FakePlatform, capsys: pytest.CaptureFixture[str]
+    url: str, emulated: Emulated, capsys: pytest.CaptureFixture[str]
 ) -> None:
     example = wrap(VALIDATE_THEN_COMPILE_EXAMPLE, "spec_text", KneoClient=KneoClient)
-    assert await example("invalid: true\n") is None
+    assert await example("name: demo\n") is None  # no steps
     assert capsys.readouterr().out.startswith("Diagnostic(severity='error'")
-    assert platform.requests["/v1/specs/compile"] == 0
+    assert emulated.requests["/v1/specs/compile"] == 0
+
+
+CI_KEY = "kneo-test-ci-key-0123456789"
+
+
+def seed_audit_events(emulated: Emulated, count: int) -> None:
+    """``count`` audit events, every other one by the principal ``svc:ci``."""
+    emulated.emulator.add_key(CI_KEY, principal="svc:ci")
+    for n in range(count):
+        key = CI_KEY if n % 2 else None
+        emulated.lookup("PUT", "/v1/policies/environment/seeded", {}, key=key)
 
 
 @pytest.mark.anyio
-async def test_iterate_all_recipe(url: str, platform: FakePlatform) -> None:
+async def test_iterate_all_recipe(url: str, emulated: Emulated) -> None:
+    seed_audit_events(emulated, 450)
     namespace: dict[str, Any] = {}
     exec(compile(ITERATE_ALL_RECIPE, "<example>", "exec"), namespace)
     all_audit_events = namespace["all_audit_events"]
@@ -450,26 +467,34 @@ async def test_iterate_all_recipe(url: str, platform: FakePlatform) -> None:
     assert len(every) == len(set(every)) == 450
     assert len(mine) == 225
     assert {e.principal for e in mine} == {"svc:ci"}
-    assert platform.requests["/v1/audit-events"] == 3 + 2
+    assert emulated.requests["/v1/audit-events"] == 3 + 2
 
 
 @pytest.mark.anyio
-async def test_wait_for_non_default_terminal_status_recipe(
-    url: str, platform: FakePlatform
-) -> None:
+async def test_wait_for_non_default_terminal_status_recipe(url: str, emulated: Emulated) -> None:
     example = wrap(NON_DEFAULT_TERMINAL_RECIPE, "client", "run_id")
     async with KneoClient.from_profile() as client:
-        run = await client.platform.runs.create({"spec_id": "review-spec"})
+        run = await client.platform.runs.create({"spec_id": REVIEW_SPEC})
         with anyio.fail_after(WAIT_LIMIT):
             result = await example(client, run.run_id)
     assert result is not None
     assert result["terminal"].status == "paused_human_review"
-    assert result["terminal"].continuation_id == f"cont-{run.run_id}"
+    pending = emulated.lookup("GET", "/v1/human-tasks?status=pending")
+    (task,) = [t for t in msgspec.json.decode(pending.body)["tasks"] if t["run_id"] == run.run_id]
+    assert result["terminal"].continuation_id == task["continuation_id"]
+
+
+def new_endpoint(request: Request, reply: Reply) -> Reply:
+    """A route the platform gained after this client was written."""
+    if request.target != "/v1/some/new/endpoint":
+        return reply
+    body = msgspec.json.encode({"feature": "new", "items": [1, 2]})
+    return replace_response(reply, Response(200, (("Content-Type", "application/json"),), body))
 
 
 @pytest.mark.anyio
-async def test_forward_compatibility_example(url: str, platform: FakePlatform) -> None:
-    platform.answer("GET", "/v1/some/new/endpoint", {"feature": "new", "items": [1, 2]})
+async def test_forward_compatibility_example(url: str, emulated: Emulated) -> None:
+    emulated.rewrites.append(new_endpoint)
     result = await wrap(FORWARD_COMPATIBILITY_EXAMPLE, KneoClient=KneoClient)()
     assert result is not None
     assert result["payload"] == {"feature": "new", "items": [1, 2]}
@@ -477,7 +502,7 @@ async def test_forward_compatibility_example(url: str, platform: FakePlatform) -
 
 
 @pytest.mark.anyio
-async def test_bring_your_own_pool_is_left_open(profile: Profile, platform: FakePlatform) -> None:
+async def test_bring_your_own_pool_is_left_open(profile: Profile, emulated: Emulated) -> None:
     """The "Bring your own httpx client" recipe runs as written in ``test_httpx_recipe.py``.
     Its httpcore2 equivalent passes a caller-owned ``httpcore2.AsyncConnectionPool`` as
     ``http_client``; ``Transport.aclose()`` must leave that pool (and its connection) open.

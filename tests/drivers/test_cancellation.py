@@ -1,10 +1,10 @@
 """Cancelling async calls over a real pool, on asyncio and trio (reliability plan T20-T22).
 
 A pool that loses a slot to a cancelled request fails later calls with a pool timeout, long
-after the cancellation that caused it, so these tests cancel calls at random points against a
-loopback server and then inspect the pool itself. Every random choice comes from a generator
-seeded with ``KNEO_CANCEL_SEED``, the test's backend and its parameters, so a failure
-replays; ``KNEO_CANCEL_ROUNDS`` scales every loop (nightly runs set it high).
+after the cancellation that caused it, so these tests cancel calls at random points against
+the emulator served on loopback and then inspect the pool itself. Every random choice comes
+from a generator seeded with ``KNEO_CANCEL_SEED``, the test's backend and its parameters,
+so a failure replays; ``KNEO_CANCEL_ROUNDS`` scales every loop (nightly runs set it high).
 
 Oracles of the pool test (T20), after the calls of each round have ended:
 - the pool's repr shows no request left, active or queued;
@@ -33,24 +33,28 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 import msgspec
 import pytest
 
 from kneo_client import KneoClient, Profile
+from kneo_client.testing import Fault, Reply
 from kneo_drivers._transport import httpcore
 from kneo_drivers.anyio import AsyncDriver
 from kneo_proto import KneoClientClosedError, Request, Response, RetryPolicy
-from tests.fake_platform import API_KEY, FakePlatform, status
-from tests.loopback import serve
+from tests.support.emulated import API_KEY, Emulated, serve
 
 ROUNDS = int(os.environ.get("KNEO_CANCEL_ROUNDS", "25"))
 
 # 60 s per test at the default ROUNDS, more for nightly ones. pytest-timeout cannot stop
 # anyio's trio runner: every open-ended wait below also sits inside anyio.fail_after.
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60 * math.ceil(max(ROUNDS, 25) / 25))]
+pytestmark = [
+    pytest.mark.plan("T20", "T21", "T22"),
+    pytest.mark.anyio,
+    pytest.mark.timeout(60 * math.ceil(max(ROUNDS, 25) / 25)),
+]
 SEED = int(os.environ.get("KNEO_CANCEL_SEED", "20250611"))
 STEP = 0.0001  # cancel delays and server delays are drawn in 100 µs steps
 MAX_STEPS = 50  # ... from 0 to 5 ms (at least: see test_random_cancellations_...)
@@ -84,34 +88,33 @@ def driver_of(client: KneoClient) -> AsyncDriver:
 
 
 class Jittery:
-    """The fake platform behind a random 0-5 ms delay, its health answers padded to a random
-    0-128 KiB (so reading a body takes several reads, each a point a cancel can land on);
-    both drawn from a seeded generator."""
+    """A rewrite of the emulator's replies: each answer a random 0-5 ms late, its health
+    answers padded to a random 0-128 KiB (so reading a body takes several reads, each a
+    point a cancel can land on); both drawn from a seeded generator."""
 
     def __init__(self, rng: random.Random) -> None:
-        self.platform = FakePlatform()
+        self.emulated = Emulated(rewrites=[self])
         self.arrivals = 0
         self._rng = rng
         self._lock = threading.Lock()
 
-    def __call__(self, request: Request) -> Response:
+    def __call__(self, request: Request, reply: Reply) -> Reply:
         with self._lock:
             self.arrivals += 1
             delay = random_delay(self._rng)
             pad = self._rng.randrange(MAX_PAD_KIB + 1) * 1024
-        time.sleep(delay)
-        response = self.platform(request)
+        response = reply.response
         if response.status != 200:
-            return response
+            return replace(reply, delay=delay)
         checks = {"pad": {"ok": True, "detail": "x" * pad}}
         body = msgspec.json.encode({"ok": True, "metadata": {"checks": checks}})
-        return Response(response.status, response.headers, body)
+        return replace(reply, response=Response(200, response.headers, body), delay=delay)
 
 
-def attempts_seen(platform: FakePlatform) -> dict[str, list[str]]:
+def attempts_seen(emulated: Emulated) -> dict[str, list[str]]:
     """``X-Kneo-Attempt`` of every request the server received, by ``X-Request-ID``."""
     seen: dict[str, list[str]] = {}
-    for request in platform.requests_to(HEALTH):
+    for request in emulated.requests_to(HEALTH):
         request_id = request.header("x-request-id") or ""
         seen.setdefault(request_id, []).append(request.header("x-kneo-attempt") or "")
     return seen
@@ -275,9 +278,11 @@ async def test_random_cancellations_leave_the_pool_whole(
     batch = 8
     steps = widest = MAX_STEPS
     tally = Tally()
-    with serve(handler) as url:
+    with serve(handler.emulated) as running:
         sockets = open_sockets()
-        client = KneoClient(profile(url), retry_policy=ONE_ATTEMPT, max_connections=max_connections)
+        client = KneoClient(
+            profile(running.url), retry_policy=ONE_ATTEMPT, max_connections=max_connections
+        )
         driver = driver_of(client)
         try:
             for round_ in range(ROUNDS):
@@ -301,7 +306,7 @@ async def test_random_cancellations_leave_the_pool_whole(
         finally:
             await client.aclose()
         await check_sockets_closed(sockets)
-    seen = attempts_seen(handler.platform)
+    seen = attempts_seen(handler.emulated)
     after_sending = [request_id for request_id in tally.cancelled if request_id in seen]
     print(
         f"\n{anyio_backend} pool={max_connections}: {tally.calls} calls, "
@@ -359,22 +364,22 @@ async def test_cancel_during_backoff_sends_nothing_more_and_returns_the_tokens(
     """Each call meets a 503, takes tokens for its retry and sleeps 100 ms; its caller's
     scope expires 0-5 ms into the sleep. The retry is never sent and its tokens come back."""
     rng = seeded("backoff", anyio_backend)
-    platform = FakePlatform()
+    emulated = Emulated()
     batch, rounds = 8, max(1, ROUNDS // 5)
     levels_in_sleep: list[int] = []
     tally = Tally()
-    with serve(platform) as url:
+    with serve(emulated) as running:
         sockets = open_sockets()
         driver = SleepCutter(max_connections=4)
         policy = RetryPolicy(base_delay=BACKOFF, jitter=0.0)
-        client = KneoClient(profile(url), retry_policy=policy, driver=driver)
+        client = KneoClient(profile(running.url), retry_policy=policy, driver=driver)
         budget = client.retry_budget
         assert budget is not None
         driver.on_sleep = lambda: levels_in_sleep.append(budget.available)
         assert budget.withdraw(BUDGET_HELD_BACK)
         try:
             for round_ in range(rounds):
-                platform.script(HEALTH, *[status(503)] * batch)
+                emulated.emulator.faults.script("GET", HEALTH, *[Fault.error(503)] * batch)
                 level = budget.available
                 with anyio.fail_after(WAIT_LIMIT):
                     async with anyio.create_task_group() as tasks:
@@ -394,7 +399,7 @@ async def test_cancel_during_backoff_sends_nothing_more_and_returns_the_tokens(
             await client.aclose()
         await check_sockets_closed(sockets)
     check_tally(tally)
-    assert list(attempts_seen(platform).values()) == [["1"]] * (rounds * batch)
+    assert list(attempts_seen(emulated).values()) == [["1"]] * (rounds * batch)
 
 
 # -- T22: closing the client while calls are in flight ------------------------------------
@@ -427,10 +432,10 @@ async def test_closing_the_client_mid_flight_is_prompt_and_closes_every_connecti
         else:
             completed.append(request_id)
 
-    with serve(handler) as url:
+    with serve(handler.emulated) as running:
         sockets = open_sockets()
         for rep in range(reps):
-            client = KneoClient(profile(url), max_connections=slots)
+            client = KneoClient(profile(running.url), max_connections=slots)
             driver = driver_of(client)
             arrived = handler.arrivals
             with anyio.fail_after(WAIT_LIMIT):
@@ -450,7 +455,7 @@ async def test_closing_the_client_mid_flight_is_prompt_and_closes_every_connecti
             assert driver._pool.connections == []
             assert pool_problems(driver._pool, slots) == []
         await check_sockets_closed(sockets)
-    seen = attempts_seen(handler.platform)
+    seen = attempts_seen(handler.emulated)
     outcomes = Counter(
         "closed after the server got its request"
         if request_id in seen

@@ -6,101 +6,104 @@ call behind one must work as it does without it: ``request_id`` on results and e
 ID the platform returned, ``sent_request_id`` the one kneo-client sent, and a differing
 echo is never an error. Each scenario runs on every driver: the async client on asyncio and
 trio and the blocking client, over a loopback socket and in memory, and through
-``Transport.request``/``SyncTransport.request``.
+``Transport.request``/``SyncTransport.request``. The platform is the emulator; the gateway is
+a rewrite of its replies (``Emulator.rewrite``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from kneo_client import KneoClient, Profile, SyncKneoClient, SyncTransport, Transport
-from kneo_drivers.memory import AsyncMemoryDriver, MemoryDriver
+from kneo_client.testing import Fault, Reply, async_memory_driver, memory_driver
 from kneo_proto import KneoNotFoundError, Request, Response, RetryPolicy
-from tests.fake_platform import API_KEY, FakePlatform, status
-from tests.loopback import Handler, serve
+from tests.support.emulated import API_KEY, MEMORY_URL, Emulated, replace_response, run_id, serve
 
 pytestmark = pytest.mark.timeout(20)
 
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05)
-MEMORY_URL = "http://127.0.0.1:9"
 
 
 class Gateway:
-    """Answers for ``platform`` with the platform's ``X-Request-ID`` replaced by its own."""
+    """A rewrite of the platform's replies: its ``X-Request-ID`` replaced by the gateway's.
 
-    def __init__(self, platform: FakePlatform) -> None:
-        self.platform = platform
-        self._numbers = itertools.count(1)
+    Args:
+        assign: Returns the ID the gateway stamps on the next answer.
+    """
+
+    def __init__(self, assign: Callable[[], str]) -> None:
+        self._assign = assign
         self.assigned: list[str] = []
 
-    def __call__(self, request: Request) -> Response:
-        answer = self.platform(request)
-        assigned = f"gw-{next(self._numbers)}"
+    def __call__(self, request: Request, reply: Reply) -> Reply:
+        answer = reply.response
+        assigned = self._assign()
         self.assigned.append(assigned)
         headers = [(k, v) for k, v in answer.headers if k.lower() != "x-request-id"]
-        return Response(answer.status, (*headers, ("X-Request-ID", assigned)), answer.body)
+        stamped = (*headers, ("X-Request-ID", assigned))
+        return replace_response(reply, Response(answer.status, stamped, answer.body))
 
 
-def not_found_with_gateway_id(request: Request) -> Response:
-    """The issue's reproduction: a 404 carrying ``X-Request-ID: gw-123``."""
-    body = b'{"error": {"code": "not_found", "message": "no such run"}}'
-    headers = (("Content-Type", "application/json"), ("X-Request-ID", "gw-123"))
-    return Response(404, headers, body)
+def numbered() -> Callable[[], str]:
+    """``gw-1``, ``gw-2``, ...: a gateway that assigns an ID to every answer."""
+    numbers = itertools.count(1)
+    return lambda: f"gw-{next(numbers)}"
 
 
 @dataclass
 class Route:
-    """One handler reached over loopback or through a memory driver."""
+    """The emulator behind a gateway, reached over loopback or through a memory driver."""
 
+    emulated: Emulated
+    gateway: Gateway
     url: str
     memory: bool
-    handler: Handler
 
     @property
     def profile(self) -> Profile:
         return Profile(name="gateway", url=self.url, api_key=API_KEY)
 
     def async_client(self) -> KneoClient:
-        driver = AsyncMemoryDriver(self.handler) if self.memory else None
+        driver = async_memory_driver(self.emulated.emulator) if self.memory else None
         return KneoClient(self.profile, retry_policy=FAST, driver=driver)
 
     def sync_client(self) -> SyncKneoClient:
-        driver = MemoryDriver(self.handler) if self.memory else None
+        driver = memory_driver(self.emulated.emulator) if self.memory else None
         return SyncKneoClient(self.profile, retry_policy=FAST, driver=driver)
 
     def transport(self) -> Transport:
-        driver = AsyncMemoryDriver(self.handler) if self.memory else None
+        driver = async_memory_driver(self.emulated.emulator) if self.memory else None
         return Transport(self.profile, retry_policy=FAST, driver=driver)
 
     def sync_transport(self) -> SyncTransport:
-        driver = MemoryDriver(self.handler) if self.memory else None
+        driver = memory_driver(self.emulated.emulator) if self.memory else None
         return SyncTransport(self.profile, retry_policy=FAST, driver=driver)
 
 
-def _route(kind: str, handler: Handler) -> Iterator[Route]:
+def _route(kind: str, emulated: Emulated, gateway: Gateway) -> Iterator[Route]:
+    emulated.rewrites.append(gateway)
     if kind == "memory":
-        yield Route(MEMORY_URL, True, handler)
+        yield Route(emulated, gateway, MEMORY_URL, True)
         return
-    with serve(handler) as url:
-        yield Route(url, False, handler)
+    with serve(emulated) as running:
+        yield Route(emulated, gateway, running.url, False)
 
 
 @pytest.fixture(params=["loopback", "memory"])
 def gateway(request: pytest.FixtureRequest) -> Iterator[Route]:
-    platform = FakePlatform(runs=3, audit_events=5)
-    try:
-        yield from _route(request.param, Gateway(platform))
-    finally:
-        platform.stop()
+    emulated = Emulated()
+    emulated.seed(runs=3, audit_events=5)
+    yield from _route(request.param, emulated, Gateway(numbered()))
 
 
 @pytest.fixture(params=["loopback", "memory"])
 def gw_404(request: pytest.FixtureRequest) -> Iterator[Route]:
-    yield from _route(request.param, not_found_with_gateway_id)
+    """The issue's reproduction: a 404 carrying ``X-Request-ID: gw-123``."""
+    yield from _route(request.param, Emulated(), Gateway(lambda: "gw-123"))
 
 
 def check_gw_404(error: KneoNotFoundError, sent: str) -> None:
@@ -151,11 +154,10 @@ def test_sync_transport_request_404_behind_a_gateway(gw_404: Route) -> None:
 @pytest.mark.anyio
 async def test_async_calls_behind_a_rewriting_gateway_succeed_first_time(gateway: Route) -> None:
     async with gateway.async_client() as client:
-        created = await client.platform.runs.create.raw({"spec_id": "s"})
+        created = await client.platform.runs.create.raw({"spec_id": "my-spec"})
         got = await client.platform.runs.get.raw(created.parsed.run_id)
         events = [e async for e in client.platform.audit.iter_all(limit=2)]
-    assert isinstance(gateway.handler, Gateway)
-    for raw, assigned in ((created, gateway.handler.assigned[0]), (got, "gw-2")):
+    for raw, assigned in ((created, gateway.gateway.assigned[0]), (got, "gw-2")):
         assert raw.attempts == 1
         assert raw.request_id == assigned
         assert raw.sent_request_id != assigned
@@ -165,18 +167,18 @@ async def test_async_calls_behind_a_rewriting_gateway_succeed_first_time(gateway
 def test_blocking_calls_behind_a_rewriting_gateway_succeed_first_time(gateway: Route) -> None:
     with gateway.sync_client() as client:
         for number in range(1, 6):
-            got = client.platform.runs.get.raw("run-0001")
+            got = client.platform.runs.get.raw(run_id(1))
             assert (got.attempts, got.request_id) == (1, f"gw-{number}")
             assert got.sent_request_id != got.request_id
 
 
 @pytest.mark.anyio
 async def test_async_retry_behind_a_gateway_reports_the_last_returned_id(gateway: Route) -> None:
-    assert isinstance(gateway.handler, Gateway)
-    gateway.handler.platform.script("/v1/runs/run-0001", status(503))
+    path = f"/v1/runs/{run_id(1)}"
+    gateway.emulated.emulator.faults.script("GET", path, Fault.error(503))
     async with gateway.async_client() as client:
-        got = await client.platform.runs.get.raw("run-0001")
-    seen = gateway.handler.platform.requests_to("/v1/runs/run-0001")
+        got = await client.platform.runs.get.raw(run_id(1))
+    seen = gateway.emulated.requests_to(path)
     assert got.attempts == 2
     assert got.request_id == "gw-2"
     assert [r.header("x-request-id") for r in seen] == [got.sent_request_id] * 2

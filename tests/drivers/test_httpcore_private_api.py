@@ -32,7 +32,7 @@ from kneo_drivers._transport import (
     moved,
     timeouts,
 )
-from tests.reliability.scripted_server import (
+from tests.support.scripted_server import (
     RUN_ID,
     ScriptedSocketServer,
     Seen,
@@ -40,7 +40,7 @@ from tests.reliability.scripted_server import (
     Serve,
     scripted_server,
 )
-from tests.reliability.socket_subject import (
+from tests.support.socket_subject import (
     Flavour,
     Subject,
     backend_fixture,  # noqa: F401 - a fixture

@@ -28,8 +28,8 @@ from kneo_drivers._orphans import (
 )
 from kneo_drivers._transport import ANYIO_STREAM, httpcore
 from kneo_drivers.anyio import AsyncDriver
-from tests.reliability.flavoured import close, get, make, run
-from tests.reliability.scripted_server import RUN_ID, scripted_server
+from tests.support.flavoured import close, get, make, run
+from tests.support.scripted_server import RUN_ID, scripted_server
 
 
 def resolve(owner: object, attribute: str) -> Any:

@@ -35,6 +35,7 @@ import trustme
 
 from kneo_client import KneoClient, SyncKneoClient
 from kneo_client.core.transport import SyncTransport, Transport
+from kneo_client.testing import Emulator, memory_handler, serve_emulator
 from kneo_proto import (
     KneoConfigurationError,
     KneoError,
@@ -44,15 +45,14 @@ from kneo_proto import (
     ProxyPlan,
     RetryPolicy,
 )
-from tests.fake_platform import FakePlatform
-from tests.loopback import closed_port_url, serve
+from tests.loopback import closed_port_url
 from tests.proxy_server import LoopbackProxy, running
-from tests.reliability.socket_subject import (  # noqa: F401 - fixtures: flavour, anyio_backend
+from tests.support.socket_subject import (  # noqa: F401 - fixtures: flavour, anyio_backend
     Flavour,
     backend_fixture,
     flavour_fixture,
 )
-from tests.reliability.tls import RecordingServer, serving
+from tests.support.tls import RecordingServer, serving
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.anyio]
 
@@ -93,9 +93,10 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
 
 @dataclass
 class Targets:
-    """The platform over plain http (at 127.0.0.1) and over https (a certificate for NAME)."""
+    """The platform (the emulator) over plain http (at 127.0.0.1) and over https (a
+    certificate for NAME)."""
 
-    platform: FakePlatform
+    emulator: Emulator
     http_port: int
     https: RecordingServer
 
@@ -111,15 +112,15 @@ class Targets:
 
     @property
     def requests(self) -> int:
-        return len(self.platform.log)
+        return sum(self.emulator.counters.requests.values())
 
 
 @pytest.fixture
 def targets(ca: CA) -> Iterator[Targets]:
-    platform = FakePlatform(api_key=KEY)
-    https = RecordingServer(platform, ca.server, url_host=NAME)
-    with serve(platform) as http_url, serving(https):
-        yield Targets(platform, int(http_url.rsplit(":", 1)[1]), https)
+    emulator = Emulator(api_key=KEY)
+    https = RecordingServer(memory_handler(emulator), ca.server, url_host=NAME)
+    with serve_emulator(emulator) as http, serving(https):
+        yield Targets(emulator, int(http.url.rsplit(":", 1)[1]), https)
 
 
 Kind = Literal["http", "socks5"]

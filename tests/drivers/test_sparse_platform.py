@@ -2,10 +2,10 @@
 (ADR 0011): a whole workflow still works on every driver, and a strict client refuses it.
 
 ``spec/`` was written from the reference, which names few response fields; its "required"
-fields are a guess. Here a proxy in front of the fake platform removes (``omit``) or nulls
-(``null``) every response field that is essential in no model, including the paging
-fields, so a list has no ``total``. The async client runs on asyncio and trio, the blocking
-one in a thread-free loop, each over loopback and in memory.
+fields are a guess. Here a rewrite of the emulator's replies (``Emulator.rewrite``) removes
+(``omit``) or nulls (``null``) every response field that is essential in no model, including
+the paging fields, so a list has no ``total``. The async client runs on asyncio and trio,
+the blocking one in a thread-free loop, each over loopback and in memory.
 """
 
 from __future__ import annotations
@@ -19,17 +19,22 @@ import msgspec
 import pytest
 
 from kneo_client import KneoClient, Profile, SyncKneoClient
-from kneo_drivers.memory import AsyncMemoryDriver, MemoryDriver
+from kneo_client.testing import Reply, async_memory_driver, memory_driver
 from kneo_proto import KneoDecodeError, Request, Response, RetryPolicy, models
 from kneo_proto.models import UNSET, KneoModel
 from kneo_proto.models._strict import essential_fields
-from tests.fake_platform import API_KEY, FakePlatform
-from tests.loopback import serve
+from tests.support.emulated import (
+    API_KEY,
+    MEMORY_URL,
+    POLL_INTERVAL,
+    Emulated,
+    replace_response,
+    serve,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05)
-MEMORY_URL = "http://127.0.0.1:9"
 WAIT_LIMIT = 5.0
 RUNS, AUDIT_EVENTS = 7, 12
 
@@ -59,24 +64,25 @@ def _thin(value: Any, mode: str, drop: frozenset[str]) -> Any:
 
 
 class SparseProxy:
-    """Answers for ``platform`` with every droppable field of a 2xx body omitted or nulled."""
+    """Rewrites the platform's replies: every droppable field of a 2xx body omitted or
+    nulled."""
 
-    def __init__(self, platform: FakePlatform, mode: str) -> None:
-        self.platform = platform
+    def __init__(self, mode: str) -> None:
         self.mode = mode
 
-    def __call__(self, request: Request) -> Response:
-        answer = self.platform(request)
+    def __call__(self, request: Request, reply: Reply) -> Reply:
+        answer = reply.response
         if not 200 <= answer.status < 300:
-            return answer
+            return reply
         drop = DROPPABLE_FROM_RUNS if request.target.startswith("/v1/runs") else DROPPABLE
         body = msgspec.json.encode(_thin(msgspec.json.decode(answer.body), self.mode, drop))
         headers = [(k, v) for k, v in answer.headers if k.lower() != "content-length"]
-        return Response(answer.status, tuple(headers), body)
+        return replace_response(reply, Response(answer.status, tuple(headers), body))
 
 
 @dataclass
 class Sparse:
+    emulated: Emulated
     proxy: SparseProxy
     url: str
     memory: bool
@@ -86,27 +92,26 @@ class Sparse:
         return Profile(name="sparse", url=self.url, api_key=API_KEY)
 
     def async_client(self, **options: Any) -> KneoClient:
-        driver = AsyncMemoryDriver(self.proxy) if self.memory else None
+        driver = async_memory_driver(self.emulated.emulator) if self.memory else None
         return KneoClient(self.profile, retry_policy=FAST, driver=driver, **options)
 
     def sync_client(self, **options: Any) -> SyncKneoClient:
-        driver = MemoryDriver(self.proxy) if self.memory else None
+        driver = memory_driver(self.emulated.emulator) if self.memory else None
         return SyncKneoClient(self.profile, retry_policy=FAST, driver=driver, **options)
 
 
 @pytest.fixture(params=["omit-loopback", "omit-memory", "null-loopback", "null-memory"])
 def sparse(request: pytest.FixtureRequest) -> Iterator[Sparse]:
     mode, where = str(request.param).split("-")
-    platform = FakePlatform(runs=RUNS, audit_events=AUDIT_EVENTS)
-    proxy = SparseProxy(platform, mode)
-    try:
-        if where == "memory":
-            yield Sparse(proxy, MEMORY_URL, memory=True)
-        else:
-            with serve(proxy) as url:
-                yield Sparse(proxy, url, memory=False)
-    finally:
-        platform.stop()
+    emulated = Emulated()
+    emulated.seed(runs=RUNS, audit_events=AUDIT_EVENTS)
+    proxy = SparseProxy(mode)
+    emulated.rewrites.append(proxy)
+    if where == "memory":
+        yield Sparse(emulated, proxy, MEMORY_URL, memory=True)
+    else:
+        with serve(emulated) as running:
+            yield Sparse(emulated, proxy, running.url, memory=False)
 
 
 def test_the_proxy_thins_what_the_spec_requires() -> None:
@@ -119,12 +124,14 @@ def test_the_proxy_thins_what_the_spec_requires() -> None:
 async def test_async_workflow_on_a_sparse_platform(sparse: Sparse) -> None:
     absent = UNSET if sparse.proxy.mode == "omit" else None
     async with sparse.async_client() as client:
-        created = await client.platform.runs.create.raw({"spec_id": "s"})
+        created = await client.platform.runs.create.raw({"spec_id": "my-spec"})
         run = await client.platform.runs.get(created.parsed.run_id)
         runs = [r.run_id async for r in client.platform.runs.iter_all(limit=3)]
         events = [e async for e in client.platform.audit.iter_all(limit=5)]
         with anyio.fail_after(WAIT_LIMIT):
-            done = await client.platform.runs.wait_for_completion(run.run_id, poll_interval=0.01)
+            done = await client.platform.runs.wait_for_completion(
+                run.run_id, poll_interval=POLL_INTERVAL
+            )
     assert created.attempts == 1
     assert created.parsed.created_at is absent
     assert (run.status, run.created_at, run.environment, run.spec_id) == (
@@ -140,10 +147,10 @@ async def test_async_workflow_on_a_sparse_platform(sparse: Sparse) -> None:
 
 def test_blocking_workflow_on_a_sparse_platform(sparse: Sparse) -> None:
     with sparse.sync_client() as client:
-        created = client.platform.runs.create({"spec_id": "s"})
+        created = client.platform.runs.create({"spec_id": "my-spec"})
         page = client.platform.runs.list(limit=2)
         runs = list(client.platform.runs.iter_all(limit=4))
-        done = client.platform.runs.wait_for_completion(created.run_id, poll_interval=0.01)
+        done = client.platform.runs.wait_for_completion(created.run_id, poll_interval=POLL_INTERVAL)
     assert page.total in (UNSET, None)
     assert len(page.runs) == 2
     assert len(runs) == RUNS + 1
@@ -156,7 +163,7 @@ async def test_a_strict_client_refuses_a_sparse_platform_and_the_replay_recovers
 ) -> None:
     async with sparse.async_client(strict_responses=True) as client:
         with pytest.raises(KneoDecodeError) as caught:
-            await client.platform.runs.create({"spec_id": "s"}, idempotency_key="sparse-1")
+            await client.platform.runs.create({"spec_id": "my-spec"}, idempotency_key="sparse-1")
     error = caught.value
     assert (error.status, error.idempotency_key, error.attempts) == (201, "sparse-1", 1)
     assert error.raw_body is not None
@@ -166,7 +173,7 @@ async def test_a_strict_client_refuses_a_sparse_platform_and_the_replay_recovers
     # The advice works: the same key replays the run the platform created, and only that one.
     async with sparse.async_client() as client:
         replayed = await client.platform.runs.create.raw(
-            {"spec_id": "s"}, idempotency_key="sparse-1"
+            {"spec_id": "my-spec"}, idempotency_key="sparse-1"
         )
     assert replayed.replayed
-    assert sparse.proxy.platform.executions["sparse-1"] == 1
+    assert sparse.emulated.executions["sparse-1"] == 1

@@ -70,6 +70,8 @@ from kneo_proto import (
 )
 from tests.proto.harness import HTTP_DATE_FORMS, FakeClock, http_date, make_config, operation
 
+pytestmark = pytest.mark.plan("T01", "T02", "T04")
+
 EXAMPLES = int(os.environ.get("KNEO_PROPERTY_EXAMPLES", "2000"))
 PROPERTY = settings(
     derandomize=True,
@@ -843,7 +845,7 @@ def _report_schedule_figures() -> Iterator[None]:
     yield
     if not TALLY["schedules"]:
         return
-    from tests.reliability import conftest as figures
+    from tests.support import figures
 
     rare = min(SYMBOLS.values())
     shown = ", ".join(f"{name} {count}" for name, count in ENDINGS.most_common())

@@ -4,7 +4,7 @@ failure says what to check; a ``Retry-After`` above the cap says the value, the 
 to do; a base URL ending in ``/v1`` is repaired with a note.
 
 The TLS details are OpenSSL's own words, as real loopback handshakes produced them
-(``tests/reliability/test_socket_messages.py`` checks the same hints end to end).
+(``tests/drivers/test_network_error_messages.py`` checks the same hints end to end).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from hypothesis import given, settings, strategies as st
 
 from kneo_proto import parse_retry_after
 
+pytestmark = pytest.mark.plan("T05")
+
 # 2023-11-14 22:13:20 UTC; the dates 30 s later below are 22:13:50 UTC.
 WALL_NOW = 1_700_000_000.0
 CEILING = 1_000_000_000.0  # huge delays are bounded, never built as huge numbers

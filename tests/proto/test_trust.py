@@ -1,6 +1,6 @@
 """``choose_trust``: what the pool a transport builds trusts, as one table of settings.
 
-The loopback proof of each row, on every flavour, is ``tests/reliability/test_security_trust.py``.
+The loopback proof of each row, on every flavour, is ``tests/drivers/test_tls_trust.py``.
 """
 
 from __future__ import annotations
