@@ -1,7 +1,8 @@
 """Cases 1 to 3: one call after another, and many calls in flight on a pool of 20.
 
 Sequential: each peer's ``runs.get`` (0.5 KB) and page (1000 events, 300 KB), one call
-after another on a warm keep-alive connection. In flight: ``n`` workers started at once in
+after another on a warm keep-alive connection (``runs.get`` alone for the kneo-client peers
+with observers, whose ``page`` is None). In flight: ``n`` workers started at once in
 a task group, each making its share of a batch of ``runs.get`` calls one after another, so
 that ``n`` calls stay in flight until the batch ends; with ``n`` above the pool's 20
 connections the surplus waits for a connection (in kneo-client, at its gate; in the raw
@@ -31,11 +32,12 @@ def in_flight(n: int) -> str:
 
 
 def sequential_cases(backend: str, peers: list[Peer[F]], small: Plan, page: Plan) -> list[Case[F]]:
-    """A ``runs.get`` case and a page case for every peer."""
+    """A ``runs.get`` case for every peer, and a page case for every peer with a page."""
     cases: list[Case[F]] = []
     for peer in peers:
         cases.append(Case(backend, GET, peer.client, peer.label, peer.get, small, is_run))
-        cases.append(Case(backend, PAGE, peer.client, peer.label, peer.page, page, is_page))
+        if peer.page is not None:
+            cases.append(Case(backend, PAGE, peer.client, peer.label, peer.page, page, is_page))
     return cases
 
 
@@ -61,12 +63,13 @@ def _all_right(outcome: object) -> bool:
 def concurrent_cases(
     backend: str, peers: list[Peer[AsyncOne]], plan: Plan, batch: int
 ) -> list[Case[AsyncOne]]:
-    """For each peer (but httpcore2+json, the same pool as +msgspec) and each ``IN_FLIGHT``
-    ``n``: batches of about ``batch`` ``runs.get`` calls, ``n`` at a time.
+    """For each peer (but httpcore2+json, the same pool as +msgspec, and the peers measured
+    on ``runs.get`` alone) and each ``IN_FLIGHT`` ``n``: batches of about ``batch``
+    ``runs.get`` calls, ``n`` at a time.
     """
     cases: list[Case[AsyncOne]] = []
     for peer in peers:
-        if peer.client == RAW_JSON:
+        if peer.client == RAW_JSON or peer.page is None:
             continue
         for n in IN_FLIGHT:
             calls_each = max(1, round(batch / n))

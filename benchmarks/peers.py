@@ -5,7 +5,13 @@ Every peer asks the canned server for the same two things over keep-alive connec
 kneo-client sends for ``audit.list(limit=1000)`` (a 300 KB page of 1000 events). The
 clients, on each backend where they exist:
 
-- ``kneo``: ``KneoClient`` / ``SyncKneoClient``, a typed result with everything the SDK does;
+- ``kneo``: ``KneoClient`` / ``SyncKneoClient``, a typed result with everything the SDK does
+  (``tracing=False``: no OpenTelemetry observer, so its rows compare with and without it);
+- ``kneo+no-op observer``: the same with ``observers=[lambda event: None]``, on ``runs.get``
+  only: what building and handing out a call's events costs;
+- ``kneo+OpenTelemetry``: the same with tracing on and no OpenTelemetry SDK configured (the
+  default global no-op providers), on ``runs.get`` only, when ``opentelemetry-api`` is
+  installed;
 - ``httpcore2+msgspec``: a raw httpcore2 pool, then ``msgspec`` into the same Struct: the
   like-for-like floor of our own stack;
 - ``httpcore2+json``: the same raw request, then ``json.loads`` into dicts;
@@ -14,7 +20,9 @@ clients, on each backend where they exist:
 - ``http.client+json``: the standard library, blocking only: the reference.
 
 Async pools, kneo-client's included, have ``POOL_SIZE`` connections, so the same peers serve
-the concurrency cases. Raw requests send three fixed headers and finite timeouts.
+the concurrency cases (but for the ``runs.get``-only peers, whose ``page`` is None). Each
+kneo-client peer has a client of its own. Raw requests send three fixed headers and finite
+timeouts.
 """
 
 from __future__ import annotations
@@ -40,8 +48,11 @@ __all__ = [
     "API_KEY",
     "GENERATED",
     "HAVE_HTTPX",
+    "HAVE_OPENTELEMETRY",
     "HTTPX",
     "KNEO",
+    "KNEO_OBSERVED",
+    "KNEO_OTEL",
     "PAGE_DECODER",
     "PAGE_EVENTS",
     "POOL_SIZE",
@@ -84,6 +95,8 @@ RUN_DECODER = msgspec.json.Decoder(RunStatusResponse)
 PAGE_DECODER = msgspec.json.Decoder(AuditEventListResponse)
 
 KNEO = "kneo"
+KNEO_OBSERVED = "kneo+no-op observer"
+KNEO_OTEL = "kneo+OpenTelemetry"
 RAW_MSGSPEC = "httpcore2+msgspec"
 RAW_JSON = "httpcore2+json"
 HTTPX = "httpx+json"
@@ -92,14 +105,27 @@ STDLIB = "http.client+json"
 HAVE_HTTPX = importlib.util.find_spec("httpx") is not None  # the bench extra
 
 
+def _have_opentelemetry() -> bool:
+    """Whether kneo-client adds its OpenTelemetry observer when tracing is on."""
+    try:
+        return importlib.util.find_spec("opentelemetry.trace") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+HAVE_OPENTELEMETRY = _have_opentelemetry()
+
+
 @dataclass(frozen=True, slots=True)
 class Peer(Generic[F]):
-    """One client on one backend: ``get()`` makes one ``runs.get``, ``page()`` one page."""
+    """One client on one backend: ``get()`` makes one ``runs.get``, ``page()`` one page
+    (None: the peer is measured on ``runs.get`` alone).
+    """
 
     client: str
     label: str
     get: F
-    page: F
+    page: F | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +167,47 @@ def is_page(value: object) -> bool:
 
 def _profile(url: str) -> Profile:
     return Profile(name="bench", url=url, api_key=API_KEY)
+
+
+def _kneo_variants() -> list[tuple[str, str, dict[str, Any]]]:
+    """The ``runs.get``-only kneo-client peers: client name, label suffix, client options."""
+    variants: list[tuple[str, str, dict[str, Any]]] = [
+        (KNEO_OBSERVED, " + no-op observer", {"tracing": False, "observers": [lambda event: None]})
+    ]
+    if HAVE_OPENTELEMETRY:
+        variants.append((KNEO_OTEL, " + OpenTelemetry (no SDK configured)", {"tracing": True}))
+    return variants
+
+
+def _kneo_sync_get(kneo: SyncKneoClient) -> SyncOne:
+    return lambda: kneo.platform.runs.get(RUN_ID)
+
+
+def _kneo_async_get(kneo: KneoClient) -> AsyncOne:
+    async def get() -> object:
+        return await kneo.platform.runs.get(RUN_ID)
+
+    return get
+
+
+def _kneo_sync_variants(url: str, stack: ExitStack) -> list[Peer[SyncOne]]:
+    peers: list[Peer[SyncOne]] = []
+    for client, suffix, options in _kneo_variants():
+        kneo = stack.enter_context(
+            SyncKneoClient(_profile(url), max_connections=POOL_SIZE, **options)
+        )
+        peers.append(Peer(client, "SyncKneoClient" + suffix, _kneo_sync_get(kneo), None))
+    return peers
+
+
+async def _kneo_async_variants(url: str, stack: AsyncExitStack) -> list[Peer[AsyncOne]]:
+    peers: list[Peer[AsyncOne]] = []
+    for client, suffix, options in _kneo_variants():
+        kneo = await stack.enter_async_context(
+            KneoClient(_profile(url), max_connections=POOL_SIZE, **options)
+        )
+        peers.append(Peer(client, "KneoClient" + suffix, _kneo_async_get(kneo), None))
+    return peers
 
 
 def _stdlib_peer(url: str, stack: ExitStack) -> Peer[SyncOne]:
@@ -216,15 +283,18 @@ def open_sync(url: str, stack: ExitStack, generated: Generated | None) -> SyncRi
     """Open every blocking client on ``stack`` (httpx's if installed, the generated one's if
     given).
     """
-    kneo = stack.enter_context(SyncKneoClient(_profile(url), max_connections=POOL_SIZE))
+    kneo = stack.enter_context(
+        SyncKneoClient(_profile(url), max_connections=POOL_SIZE, tracing=False)
+    )
     pool = stack.enter_context(httpcore2.ConnectionPool(max_connections=POOL_SIZE, retries=0))
     peers: list[Peer[SyncOne]] = [
         Peer(
             KNEO,
             "SyncKneoClient",
-            lambda: kneo.platform.runs.get(RUN_ID),
+            _kneo_sync_get(kneo),
             lambda: kneo.platform.audit.list(limit=PAGE_EVENTS),
         ),
+        *_kneo_sync_variants(url, stack),
         *_raw_sync_peers(url, pool),
         _stdlib_peer(url, stack),
     ]
@@ -298,19 +368,19 @@ async def _generated_async_peer(
 
 async def open_async(url: str, stack: AsyncExitStack, generated: Generated | None) -> AsyncRig:
     """Open every async client on ``stack``, in the running event loop (asyncio or trio)."""
-    kneo = await stack.enter_async_context(KneoClient(_profile(url), max_connections=POOL_SIZE))
+    kneo = await stack.enter_async_context(
+        KneoClient(_profile(url), max_connections=POOL_SIZE, tracing=False)
+    )
     pool = await stack.enter_async_context(
         httpcore2.AsyncConnectionPool(max_connections=POOL_SIZE, retries=0)
     )
-
-    async def kneo_get() -> object:
-        return await kneo.platform.runs.get(RUN_ID)
 
     async def kneo_page() -> object:
         return await kneo.platform.audit.list(limit=PAGE_EVENTS)
 
     peers: list[Peer[AsyncOne]] = [
-        Peer(KNEO, "KneoClient", kneo_get, kneo_page),
+        Peer(KNEO, "KneoClient", _kneo_async_get(kneo), kneo_page),
+        *await _kneo_async_variants(url, stack),
         *_raw_async_peers(url, pool),
     ]
     if HAVE_HTTPX:

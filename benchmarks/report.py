@@ -9,7 +9,15 @@ import platform
 from benchmarks.bench_core import cpu_name
 from benchmarks.calls import GET, IN_FLIGHT, PAGE, in_flight
 from benchmarks.paging import WALK
-from benchmarks.peers import GENERATED, KNEO, PAGE_EVENTS, POOL_SIZE, RAW_MSGSPEC
+from benchmarks.peers import (
+    GENERATED,
+    KNEO,
+    KNEO_OBSERVED,
+    KNEO_OTEL,
+    PAGE_EVENTS,
+    POOL_SIZE,
+    RAW_MSGSPEC,
+)
 from benchmarks.polling import WAIT
 from benchmarks.sampling import Result
 from benchmarks.startup import BARE, FROM_IMPORT, IMPORTS, PHASES, PROCESSES, Startup
@@ -119,6 +127,37 @@ def _sequential(figures: Figures, call: str, title: str) -> list[str]:
         *("server CPU", "CPU x httpcore2+msgspec", "CPU x generated", "samples x calls"),
     ]
     return _table(title, header, rows)
+
+
+def _observed(figures: Figures) -> list[str]:
+    results = {r.key: r for r in figures.results}
+    rows = []
+    for r in figures.results:
+        if r.call != GET or r.client not in (KNEO_OBSERVED, KNEO_OTEL):
+            continue
+        plain = results.get(f"{r.backend}/{GET}/{KNEO}")
+        rows.append(
+            [
+                r.backend,
+                r.label,
+                *(_us(v) for v in (r.cpu_median_us, r.cpu_p90_us)),
+                "" if plain is None else _us(plain.cpu_median_us),
+                "" if plain is None else _us(plain.cpu_p90_us),
+                _cpu_x(r, plain),
+                "" if plain is None else f"{r.cpu_median_us - plain.cpu_median_us:+.1f}",
+            ]
+        )
+    note = (
+        "kneo-client's `runs.get` with observers (rows of table 1, sampled in the same rounds) "
+        "beside its row without (`tracing=False`, no observer); each is a client of its own. "
+        "The OpenTelemetry row, measured when opentelemetry-api is installed, has tracing on "
+        "and no SDK configured: the global providers are OpenTelemetry's no-op ones."
+    )
+    header = [
+        *("backend", "client", "CPU median", "CPU p90", "without: CPU median"),
+        *("without: CPU p90", "CPU x without", "extra CPU"),
+    ]
+    return _table("1b. `runs.get` with observers, µs per call", header, rows, note)
 
 
 def _in_flight(figures: Figures) -> list[str]:
@@ -262,6 +301,7 @@ def markdown(figures: Figures, mode: str) -> str:
     sections = [
         _targets_table(figures),
         _sequential(figures, GET, "1. Small GET (`runs.get`, 0.5 kB), µs per call"),
+        _observed(figures),
         _sequential(
             figures, PAGE, f"2. One {PAGE_EVENTS}-event page (`audit.list`, 300 kB), µs per call"
         ),

@@ -3,13 +3,14 @@
 Each round runs, in turn: ``python -c pass`` (a bare interpreter start), ``python -c
 "import kneo_client"``, ``python -c "from kneo_client import KneoClient"``, each of the two
 imports again under ``python -X importtime``, and for each backend a process that imports
-the client classes, builds a client and makes its first ``runs.get`` (a new TCP connection)
-against the canned server, timing each phase inside the process. Medians and p90s are over
-rounds. ``kneo_client`` resolves its names lazily, so ``import kneo_client`` alone can cost
-far less than importing a client class; hence both statements. A first, untimed run imports
-everything once with ``PYTHONDONTWRITEBYTECODE`` unset, so the bytecode is on disk before any
-timed run (the variable is unset for the timed runs too: it decides only whether bytecode
-is written, and a stale file is rewritten once).
+the client classes, builds a client (``tracing=False``, as every kneo-client peer of the
+suite but the one measuring OpenTelemetry) and makes its first ``runs.get`` (a new TCP
+connection) against the canned server, timing each phase inside the process. Medians and
+p90s are over rounds. ``kneo_client`` resolves its names lazily, so ``import kneo_client``
+alone can cost far less than importing a client class; hence both statements. A first,
+untimed run imports everything once with ``PYTHONDONTWRITEBYTECODE`` unset, so the bytecode
+is on disk before any timed run (the variable is unset for the timed runs too: it decides
+only whether bytecode is written, and a stale file is rewritten once).
 """
 
 from __future__ import annotations
@@ -64,13 +65,13 @@ from kneo_client import KneoClient, Profile, SyncKneoClient
 t1 = time.perf_counter_ns()
 profile = Profile(name="bench", url=url, api_key=key)
 if mode == "blocking":
-    with SyncKneoClient(profile) as client:
+    with SyncKneoClient(profile, tracing=False) as client:
         t2 = time.perf_counter_ns()
         client.platform.runs.get(run_id)
         t3 = time.perf_counter_ns()
 else:
     async def main():
-        async with KneoClient(profile) as client:
+        async with KneoClient(profile, tracing=False) as client:
             t2 = time.perf_counter_ns()
             await client.platform.runs.get(run_id)
             return t2, time.perf_counter_ns()

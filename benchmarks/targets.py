@@ -4,6 +4,7 @@ Every ratio compares medians measured in the same run, on the same backend:
 
 - kneo-client's CPU per call at most 1.15x raw httpcore2 + msgspec (``runs.get`` and page);
 - at most 0.5x the generated client's on ``runs.get``, 0.3x on the page;
+- a no-op observer adding at most 3% to kneo-client's CPU per ``runs.get``;
 - with 256 calls in flight on 20 connections, at least 0.9x its own sequential rate and
   at least 2x raw httpcore2's 256-in-flight rate (asyncio and trio);
 - ``import kneo_client`` at most 60 ms over a bare interpreter start (and, since the
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from benchmarks.calls import GET, PAGE, in_flight
 from benchmarks.paging import WALK
-from benchmarks.peers import GENERATED, KNEO, RAW_MSGSPEC
+from benchmarks.peers import GENERATED, KNEO, KNEO_OBSERVED, RAW_MSGSPEC
 from benchmarks.sampling import Result
 from benchmarks.startup import BARE, FROM_IMPORT, IMPORT, Startup
 from benchmarks.suite import Figures
@@ -76,6 +77,16 @@ def _cpu_targets(results: dict[str, Result]) -> list[Target]:
     return rows
 
 
+def _observer_targets(results: dict[str, Result]) -> list[Target]:
+    rows = []
+    for backend in BACKENDS:
+        key = f"{backend}/{GET}/{KNEO_OBSERVED}"
+        ratio = _ratio(results, key, f"{backend}/{GET}/{KNEO}")
+        what = f"{backend} `{GET}`: CPU with a no-op observer ÷ without"
+        rows.append(Target(what, ratio, "x", True, 1.03))
+    return rows
+
+
 def _in_flight_targets(results: dict[str, Result]) -> list[Target]:
     rows = []
     busy = in_flight(256)
@@ -112,7 +123,7 @@ def _import_targets(startup: Startup | None) -> list[Target]:
 def targets(figures: Figures) -> list[Target]:
     """Every target of the suite, from ``figures``."""
     results = {r.key: r for r in figures.results}
-    rows = _cpu_targets(results) + _in_flight_targets(results)
+    rows = _cpu_targets(results) + _observer_targets(results) + _in_flight_targets(results)
     rows += _import_targets(figures.startup)
     peaks = {(p.backend, p.client): p.peak_bytes for p in figures.peaks}
     for backend in BACKENDS:
