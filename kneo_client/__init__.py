@@ -21,6 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from kneo_client import models as models
     from kneo_client._bind import (
         ApiResponse as ApiResponse,
     )
@@ -75,7 +76,6 @@ if TYPE_CHECKING:
         RetryBudget as RetryBudget,
         RetryPolicy as RetryPolicy,
         __version__ as __version__,
-        models as models,
     )
 
 # Where each public name lives; the TYPE_CHECKING imports above must name the same ones
@@ -124,7 +124,7 @@ _EXPORTS: dict[str, str] = {
     "default_config_path": "kneo_client.core.profiles",
     "get_logger": "kneo_client.core.logging",
     "load_profile": "kneo_client.core.profiles",
-    "models": "kneo_proto",
+    "models": "kneo_client",  # the submodule kneo_client.models
 }
 
 __all__ = sorted(_EXPORTS)
@@ -134,6 +134,9 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'kneo_client' has no attribute {name!r}")
+    if module == __name__:
+        # A submodule: importing it binds it here, so both import forms give one module.
+        return importlib.import_module(f"{__name__}.{name}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value

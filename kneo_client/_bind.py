@@ -11,13 +11,22 @@ endpoint's docstring and signature carry across.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from kneo_client._session import AsyncSession, BlockingSession
+from kneo_client._transport_base import TransportBase
 from kneo_client._walking import AsyncItems, BlockingItems, aadvance, advance, log_poll
-from kneo_proto import Endpoint, Finished, HasStatus, ListWalk, RunWait, TerminalStatuses
+from kneo_proto import (
+    Endpoint,
+    Finished,
+    HasStatus,
+    ListWalk,
+    RunWait,
+    RunWatch,
+    TerminalStatuses,
+)
 
 __all__ = [
     "ApiResponse",
@@ -27,6 +36,7 @@ __all__ = [
     "bind",
     "paginate",
     "poll_run",
+    "watch_run",
 ]
 
 P = ParamSpec("P")
@@ -49,7 +59,22 @@ M = TypeVar("M", AsyncMode, BlockingMode)
 class Namespace(Generic[M]):
     """A group of bound endpoints sharing one session."""
 
-    def __init__(self, session: AsyncSession | BlockingSession) -> None:
+    def __init__(
+        self, session: AsyncSession | BlockingSession | TransportBase[Any, Any, Any]
+    ) -> None:
+        """Bind to ``session``, or to the session of a ``Transport`` (async) or a
+        ``SyncTransport`` (blocking).
+
+        Raises:
+            TypeError: for anything else.
+        """
+        if isinstance(session, TransportBase):
+            session = session._session
+        if not isinstance(session, AsyncSession | BlockingSession):
+            raise TypeError(
+                f"{type(self).__name__}() takes a Transport or a SyncTransport, "
+                f"not {type(session).__name__}"
+            )
         self._session = session
 
     def __repr__(self) -> str:
@@ -217,7 +242,7 @@ class paginate(Generic[P, T]):
 
 
 class _Waiter(Generic[S, Run]):
-    """What the two ``wait_for_completion`` share: the session and the ``RunWait``."""
+    """What ``wait_for_completion`` and ``watch`` share: the session and the ``RunWait``."""
 
     def __init__(self, session: S, get_run: Endpoint[[str], Run]) -> None:
         self._session: S = session
@@ -229,14 +254,21 @@ class _Waiter(Generic[S, Run]):
         timeout: float | None,
         poll_interval: float,
         terminal_statuses: TerminalStatuses | None,
+        poll_backoff: float,
+        max_poll_interval: float | None,
     ) -> RunWait[Run]:
+        session = self._session
+        policy = session.options.retry_policy or session.config.retry_policy
         return RunWait(
             self._get_run,
             run_id,
-            clock=self._session.driver.clock,
+            clock=session.driver.clock,
             timeout=timeout,
             poll_interval=poll_interval,
+            poll_backoff=poll_backoff,
+            max_poll_interval=max_poll_interval,
             terminal_statuses=terminal_statuses,
+            max_retry_after=policy.max_retry_after,
             emit=log_poll,
         )
 
@@ -251,9 +283,19 @@ class AsyncWaiter(_Waiter[AsyncSession, Run]):
         timeout: float | None = None,  # noqa: ASYNC109 - the contract's parameter
         poll_interval: float = 1.0,
         terminal_statuses: TerminalStatuses | None = None,
+        poll_backoff: float = 1.0,
+        max_poll_interval: float | None = None,
+        on_change: Callable[[Run], None] | None = None,
     ) -> Run:
-        wait = self._wait(run_id, timeout, poll_interval, terminal_statuses)
-        return (await aadvance(self._session, wait)).result
+        wait = self._wait(
+            run_id, timeout, poll_interval, terminal_statuses, poll_backoff, max_poll_interval
+        )
+        if on_change is None:
+            return (await aadvance(self._session, wait)).result
+        watch = RunWatch(wait)
+        async for run in AsyncItems(self._session, watch):
+            on_change(run)
+        return watch.terminal
 
 
 class BlockingWaiter(_Waiter[BlockingSession, Run]):
@@ -266,9 +308,57 @@ class BlockingWaiter(_Waiter[BlockingSession, Run]):
         timeout: float | None = None,
         poll_interval: float = 1.0,
         terminal_statuses: TerminalStatuses | None = None,
+        poll_backoff: float = 1.0,
+        max_poll_interval: float | None = None,
+        on_change: Callable[[Run], None] | None = None,
     ) -> Run:
-        wait = self._wait(run_id, timeout, poll_interval, terminal_statuses)
-        return advance(self._session, wait).result
+        wait = self._wait(
+            run_id, timeout, poll_interval, terminal_statuses, poll_backoff, max_poll_interval
+        )
+        if on_change is None:
+            return advance(self._session, wait).result
+        watch = RunWatch(wait)
+        for run in BlockingItems(self._session, watch):
+            on_change(run)
+        return watch.terminal
+
+
+class AsyncWatcher(_Waiter[AsyncSession, Run]):
+    """``watch`` on an async session."""
+
+    def __call__(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        terminal_statuses: TerminalStatuses | None = None,
+        poll_backoff: float = 1.0,
+        max_poll_interval: float | None = None,
+    ) -> AsyncItems[Run]:
+        wait = self._wait(
+            run_id, timeout, poll_interval, terminal_statuses, poll_backoff, max_poll_interval
+        )
+        return AsyncItems(self._session, RunWatch(wait))
+
+
+class BlockingWatcher(_Waiter[BlockingSession, Run]):
+    """``watch`` on a blocking session."""
+
+    def __call__(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        terminal_statuses: TerminalStatuses | None = None,
+        poll_backoff: float = 1.0,
+        max_poll_interval: float | None = None,
+    ) -> BlockingItems[Run]:
+        wait = self._wait(
+            run_id, timeout, poll_interval, terminal_statuses, poll_backoff, max_poll_interval
+        )
+        return BlockingItems(self._session, RunWatch(wait))
 
 
 class poll_run(Generic[Run]):
@@ -281,6 +371,15 @@ class poll_run(Generic[Run]):
     ``KneoUsageError`` before the first poll (it would iterate over its letters). Each poll
     that returns the run is logged at DEBUG on ``kneo_client.transport`` (run ID, status,
     seconds since the wait began).
+
+    Polls back off when ``poll_backoff`` > 1: each interval is the last one times
+    ``poll_backoff``, up to ``max_poll_interval`` (None: no limit but the timeout); the
+    defaults keep ``poll_interval`` fixed. A poll that fails with a 429 or 503 carrying
+    ``Retry-After`` after its own retries is polled again after that delay when it is
+    within the retry policy's ``max_retry_after`` and ends before ``timeout``; else the
+    error is raised. ``on_change(run)`` is called with the run each time its status differs
+    from the last one seen (the first poll counts), the terminal run included; what it
+    raises propagates.
     """
 
     def __init__(self, get_run: Endpoint[[str], Run]) -> None:
@@ -299,3 +398,32 @@ class poll_run(Generic[Run]):
         if isinstance(session, AsyncSession):
             return AsyncWaiter(session, self.get_run)
         return BlockingWaiter(session, self.get_run)
+
+
+class watch_run(Generic[Run]):
+    """Bind ``watch``: the run each time its status changes, until it is terminal.
+
+    An iterator (``async for`` on ``KneoClient``, ``for`` on ``SyncKneoClient``) polling as
+    ``wait_for_completion`` does, with the same arguments but ``on_change``: it yields the
+    first polled run, then the run whenever its status differs from the last one yielded,
+    and ends after yielding the terminal run. Arguments are checked when the iterator is
+    made, before any poll; ``KneoWaitTimeoutError`` and poll errors are raised from the
+    iteration. ``aclose()`` (``close()`` when blocking) stops it early.
+    """
+
+    def __init__(self, get_run: Endpoint[[str], Run]) -> None:
+        self.get_run = get_run
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> watch_run[Run]: ...
+    @overload
+    def __get__(self, obj: Namespace[AsyncMode], owner: type) -> AsyncWatcher[Run]: ...
+    @overload
+    def __get__(self, obj: Namespace[BlockingMode], owner: type) -> BlockingWatcher[Run]: ...
+    def __get__(self, obj: Namespace[Any] | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        session = obj._session
+        if isinstance(session, AsyncSession):
+            return AsyncWatcher(session, self.get_run)
+        return BlockingWatcher(session, self.get_run)

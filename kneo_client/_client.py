@@ -10,31 +10,125 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterable, Mapping
-from typing import Any, Generic, Self, TypeVar
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Self, TypeVar
 
 from kneo_client._bind import AsyncMode, BlockingMode, M
 from kneo_client._closing import AsyncClosing, BlockingClosing
 from kneo_client._session import AsyncSession, BlockingSession
+from kneo_client._transport_base import DEFAULT_RETRY_BUDGET
 from kneo_client.agent import AgentClient
 from kneo_client.core.profiles import load_profile
 from kneo_client.core.transport import SyncTransport, Transport
 from kneo_client.platform import PlatformClient
-from kneo_proto import CallOptions, Observer, Profile, RetryPolicy, TokenBucket
+from kneo_proto import (
+    DEFAULT_KEEPALIVE_EXPIRY,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    AuthScheme,
+    CallOptions,
+    KneoConfigurationError,
+    Observer,
+    Profile,
+    RetryBudget,
+    RetryPolicy,
+    TokenBucket,
+)
 from kneo_proto._profiles import PROFILE_FIELDS
+
+if TYPE_CHECKING:
+    import ssl
+    from pathlib import Path
+
+    # Named in the quoted class bases of KneoClient and SyncKneoClient.
+    import httpx  # noqa: F401
+
+    from kneo_drivers._transport import httpcore  # noqa: F401
 
 __all__ = ["KneoClient", "SyncKneoClient"]
 
-# What from_profile hands to load_profile: its file, and every profile field (one list).
+# What goes to load_profile when no Profile is given: its file, and every profile field.
 _PROFILE_KEYS = frozenset({"config_file", *PROFILE_FIELDS})
+# The profile fields a client built on a given Profile still takes: the transport's own
+# (proxy, trust_env, tracing) and strict_responses. The others live in the Profile only.
+_ON_A_PROFILE = frozenset({"proxy", "trust_env", "tracing", "strict_responses"})
 
 TransportT = TypeVar("TransportT", Transport, SyncTransport)
+HttpClientT = TypeVar("HttpClientT")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    profile = {k: v for k, v in overrides.items() if k in _PROFILE_KEYS}
-    client = {k: v for k, v in overrides.items() if k not in _PROFILE_KEYS}
+def _suggesting(method: Callable[P, R]) -> Callable[P, R]:
+    """Make an unknown keyword of ``method`` a ``TypeError`` naming the closest accepted one."""
+    code = method.__code__
+    accepted = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
+
+    @functools.wraps(method)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        for key in kwargs:
+            if key not in accepted:
+                raise TypeError(_unexpected(args[0], method.__name__, key, accepted))
+        return method(*args, **kwargs)
+
+    return checked
+
+
+def _unexpected(owner: object, method: str, key: str, accepted: Iterable[str]) -> str:
+    import difflib  # here, not at the top: only a mistyped keyword needs it
+
+    cls = owner if isinstance(owner, type) else type(owner)
+    call = f"{cls.__name__}()" if method == "__init__" else f"{cls.__name__}.{method}()"
+    message = f"{call} got an unexpected keyword argument {key!r}"
+    close = difflib.get_close_matches(key, list(accepted), n=1)
+    return f"{message}; did you mean {close[0]!r}?" if close else message
+
+
+def _split_overrides(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    profile = {k: v for k, v in options.items() if k in _PROFILE_KEYS}
+    client = {k: v for k, v in options.items() if k not in _PROFILE_KEYS}
     return profile, client
+
+
+def _on_profile(cls: type, profile: object, options: dict[str, Any]) -> dict[str, Any]:
+    """Check a given ``profile`` and return the ``options`` meant for its client.
+
+    Raises:
+        TypeError: if ``profile`` is not a ``Profile`` (a URL, say), or a setting that only
+            a profile carries (``url``, ``api_key``, ...) is given with one.
+    """
+    name = cls.__name__
+    if not isinstance(profile, Profile):
+        raise TypeError(
+            f"{name}() takes a Profile as its only positional argument, not a "
+            f"{type(profile).__name__}: pass {name}(url=..., api_key=...), or a Profile "
+            f"(load_profile(...)), or use {name}.from_profile(...)"
+        )
+    clashing = sorted(k for k in _PROFILE_KEYS - _ON_A_PROFILE if options[k] is not None)
+    if clashing:
+        raise TypeError(
+            f"{name}(profile, {clashing[0]}=...): {', '.join(clashing)} belong to the profile; "
+            f"set them on the Profile, or give them without one: {name}({clashing[0]}=...)"
+        )
+    return {k: v for k, v in options.items() if k not in _PROFILE_KEYS - _ON_A_PROFILE}
+
+
+def _retry_policy(max_retries: int | None, retry_policy: RetryPolicy | None) -> RetryPolicy | None:
+    """``retry_policy``, or the policy ``max_retries`` stands for (one attempt more).
+
+    Raises:
+        KneoConfigurationError: if both are given, or ``max_retries`` is not an int >= 0.
+    """
+    if max_retries is None:
+        return retry_policy
+    if retry_policy is not None:
+        raise KneoConfigurationError(
+            "give max_retries or retry_policy, not both: max_retries=n is "
+            "retry_policy=RetryPolicy(max_attempts=n + 1)"
+        )
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise KneoConfigurationError(f"max_retries must be an int >= 0, not {max_retries!r}")
+    return RetryPolicy(max_attempts=max_retries + 1)
 
 
 def _with_strictness(profile: Profile, strict_responses: bool | None) -> Profile:
@@ -65,9 +159,12 @@ def _options(
     )
 
 
-class _ClientBase(Generic[TransportT, M]):
+class _ClientBase(Generic[TransportT, M, HttpClientT]):
     """A client of either colour: ``TransportT`` is its transport, ``M`` the mode its
-    namespaces are bound in (``AsyncMode``: awaitables; ``BlockingMode``: results).
+    namespaces are bound in (``AsyncMode``: awaitables; ``BlockingMode``: results),
+    ``HttpClientT`` the ``http_client`` its transport takes. ``driver`` and ``observers``
+    are typed loosely (code that picks the client class at run time passes either colour's
+    driver); the transport checks both when it is built.
     """
 
     _transport_class: type[TransportT]
@@ -77,32 +174,94 @@ class _ClientBase(Generic[TransportT, M]):
     platform: PlatformClient[M]
     agent: AgentClient[M]
 
+    @_suggesting
     def __init__(
         self,
-        profile: Profile,
+        profile: Profile | None = None,
         *,
-        retry_policy: RetryPolicy | None = None,
+        config_file: Path | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        auth_scheme: AuthScheme | str | None = None,
+        timeout: float | None = None,
+        allow_insecure_http: bool | None = None,
+        ca_bundle: str | None = None,
         strict_responses: bool | None = None,
-        **transport_options: Any,
+        proxy: str | None = None,
+        trust_env: bool | None = None,
+        log: str | None = None,
+        tracing: bool | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_client: HttpClientT | None = None,
+        retry_budget: RetryBudget | None = DEFAULT_RETRY_BUDGET,
+        max_connections: int | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        verify: bool = True,
+        keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        driver: Any = None,
+        observers: Iterable[Observer] = (),
     ) -> None:
         """Build the client and its transport; nothing touches the network until a call.
 
+        ``KneoClient(profile)`` binds a resolved ``Profile``. Without one, the profile is
+        resolved as ``from_profile()`` does (``load_profile``: the config file, then
+        ``KNEO_URL``, ``KNEO_API_KEY`` and the other ``KNEO_*`` variables, then the keywords
+        given here), so ``KneoClient(url=..., api_key=...)`` works, and so does
+        ``KneoClient()`` when the environment names the platform. An unknown keyword is a
+        ``TypeError`` naming the closest accepted one.
+
         Args:
-            profile: Resolved profile carrying URL, API key, scheme and timeout.
-            retry_policy: Override the default retry policy (3 attempts, exponential backoff).
+            profile: A resolved profile (URL, API key, scheme, timeout, ...).
+            config_file: Without a profile: the TOML file ``load_profile`` reads.
+            url: Without a profile: the platform's base URL.
+            api_key: Without a profile: the API key.
+            auth_scheme: Without a profile: how the key is sent.
+            timeout: Without a profile: seconds for each phase of each attempt.
+            allow_insecure_http: Without a profile: allow the key over plain http.
+            ca_bundle: Without a profile: a PEM file of CA certificates to trust.
             strict_responses: Validate every response against ``spec/`` in full (True) or
-                tolerantly (False, ADR 0011); None keeps the profile's setting.
-            **transport_options: Passed to the client's transport (``Transport`` or
-                ``SyncTransport``, whose ``__init__`` describes each): ``retry_budget``,
-                ``max_connections``, ``keepalive_expiry``, ``ssl_context``, ``verify``,
-                ``proxy``, ``trust_env``, ``http_client``, ``driver``, ``observers``
-                (callables given every event of every call) and ``tracing`` (False turns the
-                OpenTelemetry spans and metric off; None keeps the profile's setting).
+                tolerantly (False); None keeps the profile's setting.
+            proxy: The URL of the proxy to go through (the transport's ``proxy``).
+            trust_env: False ignores ``HTTPS_PROXY`` and the like; None keeps the profile's.
+            log: Without a profile: the level of kneo-client's log records on stderr.
+            tracing: False turns the OpenTelemetry spans and metric off; None keeps the
+                profile's setting.
+            max_retries: Retries after the first attempt: ``RetryPolicy(max_attempts=n + 1)``.
+            retry_policy: Override the default retry policy (3 attempts, exponential backoff).
+            http_client: A caller-owned client; the transport's ``__init__`` says which.
+            retry_budget: The shared retry budget; None disables it.
+            max_connections: Size of the pool the transport creates (20 by default).
+            ssl_context: TLS settings for the pool the transport creates.
+            verify: False accepts any certificate and host name (logs one warning).
+            keepalive_expiry: Seconds an idle pooled connection is kept (5 by default).
+            max_response_bytes: The largest response body accepted (16 MiB by default).
+            driver: A driver of the client's colour to use instead (e.g. in tests).
+            observers: Callables given every event of every call.
+
+        The transport's ``__init__`` (``Transport`` or ``SyncTransport``) describes its
+        keywords in full.
+
+        Raises:
+            TypeError: if ``profile`` is not a ``Profile``, or a setting only a profile
+                carries (``url``, ``api_key``, ...) is given with one.
+            KneoConfigurationError: if ``max_retries`` and ``retry_policy`` are both given,
+                or the transport's settings are not usable.
+            ProfileError: without a profile, if the URL or API key cannot be resolved.
         """
-        self.profile = profile = _with_strictness(profile, strict_responses)
-        self._transport = self._transport_class(
-            profile, retry_policy=retry_policy, **transport_options
-        )
+        # Every keyword, by name: the lists are checked against the profile's fields and the
+        # transport's keywords by tests/client/test_first_hour.py.
+        options = {k: v for k, v in locals().items() if k not in ("self", "profile")}
+        if profile is None:
+            profile_options, options = _split_overrides(options)
+            profile = load_profile(None, **profile_options)
+        else:
+            options = _on_profile(type(self), profile, options)
+            profile = _with_strictness(profile, options.pop("strict_responses"))
+        policy = _retry_policy(options.pop("max_retries"), options.pop("retry_policy"))
+        self.profile = profile
+        self._transport = self._transport_class(profile, retry_policy=policy, **options)
         self._mount(self._transport._session)
 
     def _mount(self, session: AsyncSession | BlockingSession) -> None:
@@ -111,18 +270,47 @@ class _ClientBase(Generic[TransportT, M]):
         self.agent = AgentClient(session)
 
     @classmethod
-    def from_profile(cls, name: str | None = None, **overrides: Any) -> Self:
+    @_suggesting
+    def from_profile(
+        cls,
+        name: str | None = None,
+        *,
+        config_file: Path | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        auth_scheme: AuthScheme | str | None = None,
+        timeout: float | None = None,
+        allow_insecure_http: bool | None = None,
+        ca_bundle: str | None = None,
+        strict_responses: bool | None = None,
+        proxy: str | None = None,
+        trust_env: bool | None = None,
+        log: str | None = None,
+        tracing: bool | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_client: HttpClientT | None = None,
+        retry_budget: RetryBudget | None = DEFAULT_RETRY_BUDGET,
+        max_connections: int | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        verify: bool = True,
+        keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        driver: Any = None,
+        observers: Iterable[Observer] = (),
+    ) -> Self:
         """Resolve a profile with ``load_profile`` and build a client.
 
-        Args:
-            name: Profile name; falls back to ``$KNEO_PROFILE``, then ``"default"``.
-            **overrides: ``config_file``, ``url``, ``api_key``, ``auth_scheme``,
-                ``timeout``, ``allow_insecure_http``, ``ca_bundle``, ``strict_responses``,
-                ``proxy`` and ``trust_env`` go to ``load_profile``; anything else to the
-                constructor.
+        ``name`` is the profile's name (else ``$KNEO_PROFILE``, else ``"default"``);
+        ``config_file`` and the profile fields (``url``, ``api_key``, ``auth_scheme``,
+        ``timeout``, ``allow_insecure_http``, ``ca_bundle``, ``strict_responses``, ``proxy``,
+        ``trust_env``, ``log``, ``tracing``) go to ``load_profile``; the other keywords to
+        the constructor, whose ``__init__`` describes each. An unknown keyword is a
+        ``TypeError`` naming the closest accepted one.
         """
-        profile_overrides, client_options = _split_overrides(overrides)
-        return cls(load_profile(name, **profile_overrides), **client_options)
+        options = {k: v for k, v in locals().items() if k not in ("cls", "name")}
+        profile_options, client_options = _split_overrides(options)
+        return cls(load_profile(name, **profile_options), **client_options)
 
     def with_options(
         self,
@@ -160,10 +348,19 @@ class _ClientBase(Generic[TransportT, M]):
         return f"<{type(self).__name__} profile={self.profile.name!r} url={self.profile.url!r}>"
 
 
-class KneoClient(_ClientBase[Transport, AsyncMode], AsyncClosing):
+class KneoClient(
+    _ClientBase[
+        Transport,
+        AsyncMode,
+        "httpcore.AsyncConnectionPool | httpx.AsyncClient",
+    ],
+    AsyncClosing,
+):
     """Async client for a Kneo Agent Platform instance (asyncio or trio).
 
-    Its constructor takes a ``Profile`` and keywords (``__init__`` describes each), or use
+    Build it from a ``Profile`` (``KneoClient(profile)``), from keywords resolved like
+    ``from_profile()`` (``KneoClient(url=..., api_key=...)``, with the config file and the
+    ``KNEO_*`` variables filling in the rest; ``__init__`` describes each keyword), or with
     ``KneoClient.from_profile()``; ``async with`` closes it on exit.
 
     Attributes:
@@ -181,7 +378,10 @@ class KneoClient(_ClientBase[Transport, AsyncMode], AsyncClosing):
         await self._transport.aclose()
 
 
-class SyncKneoClient(_ClientBase[SyncTransport, BlockingMode], BlockingClosing):
+class SyncKneoClient(
+    _ClientBase[SyncTransport, BlockingMode, "httpcore.ConnectionPool | httpx.Client"],
+    BlockingClosing,
+):
     """Blocking client for a Kneo Agent Platform instance; safe to share between threads.
 
     The same ``.platform``, ``.agent`` and ``.profile`` as ``KneoClient``, and the same

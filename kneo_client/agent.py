@@ -4,11 +4,14 @@ policy-report and run. Tables of bindings shared by the async and the blocking c
 
 from __future__ import annotations
 
-from typing import Generic
+from typing import TYPE_CHECKING, Generic, overload
 
-from kneo_client._bind import M, Namespace, bind
+from kneo_client._bind import AsyncMode, BlockingMode, M, Namespace, bind
 from kneo_client._session import AsyncSession, BlockingSession
 from kneo_proto import endpoints as ep
+
+if TYPE_CHECKING:
+    from kneo_client.core.transport import SyncTransport, Transport
 
 __all__ = ["AgentClient", "SpecsClient"]
 
@@ -30,8 +33,24 @@ class AgentClient(Generic[M]):
         specs: ``/v1/specs/*``.
     """
 
-    def __init__(self, session: AsyncSession | BlockingSession) -> None:
-        self.specs: SpecsClient[M] = SpecsClient(session)
+    @overload
+    def __init__(self: AgentClient[AsyncMode], transport: Transport | AsyncSession) -> None: ...
+    @overload
+    def __init__(
+        self: AgentClient[BlockingMode], transport: SyncTransport | BlockingSession
+    ) -> None: ...
+    @overload
+    def __init__(self, transport: AsyncSession | BlockingSession) -> None: ...
+    def __init__(
+        self, transport: Transport | SyncTransport | AsyncSession | BlockingSession
+    ) -> None:
+        """Bind every namespace to ``transport``: a ``Transport`` gives async namespaces, a
+        ``SyncTransport`` blocking ones.
+
+        Raises:
+            TypeError: if ``transport`` is neither.
+        """
+        self.specs: SpecsClient[M] = SpecsClient(transport)
 
     def __repr__(self) -> str:
         return "<AgentClient>"

@@ -5,11 +5,20 @@ declarations; the same tables serve ``KneoClient`` (async) and ``SyncKneoClient`
 
 from __future__ import annotations
 
-from typing import Generic
+from typing import TYPE_CHECKING, Generic, overload
 
-from kneo_client._bind import M, Namespace, bind, paginate, poll_run
+from kneo_client._bind import (
+    AsyncMode,
+    BlockingMode,
+    M,
+    Namespace,
+    bind,
+    paginate,
+    poll_run,
+    watch_run,
+)
 from kneo_client._session import AsyncSession, BlockingSession
-from kneo_proto import endpoints as ep
+from kneo_proto import DEFAULT_TERMINAL_STATUSES, endpoints as ep
 from kneo_proto.models import (
     AuditEvent,
     Checkpoint,
@@ -18,7 +27,11 @@ from kneo_proto.models import (
     TraceEvent,
 )
 
+if TYPE_CHECKING:
+    from kneo_client.core.transport import SyncTransport, Transport
+
 __all__ = [
+    "DEFAULT_TERMINAL_STATUSES",
     "AuditClient",
     "CredentialsClient",
     "HealthClient",
@@ -54,6 +67,7 @@ class RunsClient(Namespace[M]):
     policy_report = bind(ep.get_run_policy_report)
     recovery = bind(ep.get_run_recovery)
     wait_for_completion = poll_run(ep.get_run)
+    watch = watch_run(ep.get_run)
     iter_all = paginate(ep.list_runs, RunStatusResponse)
     iter_trace = paginate(ep.get_run_trace, TraceEvent)
     iter_checkpoints = paginate(ep.list_run_checkpoints, Checkpoint)
@@ -101,13 +115,29 @@ class PlatformClient(Generic[M]):
         policies: ``/v1/policies/environment``.
     """
 
-    def __init__(self, session: AsyncSession | BlockingSession) -> None:
-        self.health: HealthClient[M] = HealthClient(session)
-        self.runs: RunsClient[M] = RunsClient(session)
-        self.human_tasks: HumanTasksClient[M] = HumanTasksClient(session)
-        self.audit: AuditClient[M] = AuditClient(session)
-        self.credentials: CredentialsClient[M] = CredentialsClient(session)
-        self.policies: PoliciesClient[M] = PoliciesClient(session)
+    @overload
+    def __init__(self: PlatformClient[AsyncMode], transport: Transport | AsyncSession) -> None: ...
+    @overload
+    def __init__(
+        self: PlatformClient[BlockingMode], transport: SyncTransport | BlockingSession
+    ) -> None: ...
+    @overload
+    def __init__(self, transport: AsyncSession | BlockingSession) -> None: ...
+    def __init__(
+        self, transport: Transport | SyncTransport | AsyncSession | BlockingSession
+    ) -> None:
+        """Bind every namespace to ``transport``: a ``Transport`` gives async namespaces, a
+        ``SyncTransport`` blocking ones.
+
+        Raises:
+            TypeError: if ``transport`` is neither.
+        """
+        self.health: HealthClient[M] = HealthClient(transport)
+        self.runs: RunsClient[M] = RunsClient(transport)
+        self.human_tasks: HumanTasksClient[M] = HumanTasksClient(transport)
+        self.audit: AuditClient[M] = AuditClient(transport)
+        self.credentials: CredentialsClient[M] = CredentialsClient(transport)
+        self.policies: PoliciesClient[M] = PoliciesClient(transport)
 
     def __repr__(self) -> str:
         return "<PlatformClient>"

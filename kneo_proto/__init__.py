@@ -135,6 +135,7 @@ from kneo_proto._walks import (
     ListWalk,
     RunPolled,
     RunWait,
+    RunWatch,
     Walk,
     WalkState,
 )
@@ -243,6 +244,7 @@ __all__ = [
     "RunPolled",
     "RunPoll",
     "RunWait",
+    "RunWatch",
     "Send",
     "Sleep",
     "TerminalStatuses",

@@ -74,7 +74,10 @@ class KneoError(Exception):
             kneo-client sent (a gateway in between may have replaced or set it).
         sent_request_id: The ``X-Request-ID`` kneo-client sent, when a request was built.
         idempotency_key: The ``Idempotency-Key`` sent with the failing request, when set.
-        code: The platform's machine-readable error code (``error.code``), when present.
+        code: The platform's machine-readable error code (``body["error"]["code"]``), else
+            None.
+        details: The platform's code-specific context (``body["error"]["details"]``, e.g.
+            the failing field), else None.
         attempts: How many attempts the call made before it failed (0 when none was sent).
         retry_after: Seconds from the last ``Retry-After`` header, when one was valid.
         elapsed: Seconds from the call's start to the failure, when known.
@@ -107,13 +110,39 @@ class KneoError(Exception):
         self.request_id = request_id
         self.sent_request_id = sent_request_id
         self.idempotency_key = idempotency_key
-        self.code = code
+        self._code = code
         self.attempts = attempts
         self.retry_after = retry_after
         self.elapsed = elapsed
         self.method = method
         self.path = path
         self.retry_budget_exhausted = retry_budget_exhausted
+
+    @property
+    def code(self) -> str | None:
+        """The platform's error code (see ``kneo_client.models.KNOWN_ERROR_CODES``), or None.
+
+        The ``code`` given when the error was built, else ``body["error"]["code"]`` (or a
+        top-level ``code``) when the body has one as a string. Never raises, whatever the
+        body holds.
+        """
+        return self._code if self._code is not None else error_code_of(self.body)
+
+    @code.setter
+    def code(self, value: str | None) -> None:
+        self._code = value
+
+    @property
+    def details(self) -> dict[str, Any] | None:
+        """The platform's code-specific context (``body["error"]["details"]``), or None.
+
+        For a 422 ``validation_error`` it names what was refused, for example the failing
+        field. None when the body has no such object (not JSON, another shape, or no
+        details); never raises.
+        """
+        detail = self.body.get("error") if isinstance(self.body, dict) else None
+        found = detail.get("details") if isinstance(detail, dict) else None
+        return found if isinstance(found, dict) else None
 
     def __str__(self) -> str:
         return self.message

@@ -1,4 +1,5 @@
-"""``ListWalk`` and ``RunWait``: paging and polling as machines in the shape of ``Call``.
+"""``ListWalk``, ``RunWait`` and ``RunWatch``: paging and polling as machines in the shape
+of ``Call``.
 
 A driver loops on ``next_action()``:
 
@@ -6,7 +7,8 @@ A driver loops on ``next_action()``:
   with ``receive(finished)``, or its ``KneoError`` with ``receive_error(error)``;
 - ``Sleep``: sleep, then ask again;
 - ``Items``: hand these items to the caller, in order, then ask again;
-- ``Done``: the walk is over (``result``: the terminal run of a wait, None for a list);
+- ``Done``: the walk is over (``result``: the terminal run of a wait, None for a list or a
+  watch);
 - ``Failed``: raise ``error``.
 
 Both machines are built from an endpoint declaration, so the driver never builds a request
@@ -16,6 +18,9 @@ checks its arguments as the list endpoint does before any request, holds no page
 has handed the page's items out, and follows ``PageWalk``'s rules. A ``RunWait`` only ever
 fetches ``get_run`` (a GET) and follows ``RunPoll``'s rules: each poll runs with the time
 left of the wait as its call's deadline, so a poll's own retries end by the wait's deadline.
+A ``RunWatch`` is a ``RunWait`` that also hands out the run, as ``Items``, each time its
+status differs from the last one handed out; the terminal run is always among them (its
+status is terminal, the one before was not).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ __all__ = [
     "ListWalk",
     "RunPolled",
     "RunWait",
+    "RunWatch",
     "Walk",
     "WalkState",
 ]
@@ -73,7 +79,9 @@ class Items(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Done(Generic[D]):
-    """The walk is over: ``result`` is a wait's terminal run, None at the end of a list."""
+    """The walk is over: ``result`` is a wait's terminal run, None at the end of a list or a
+    watch.
+    """
 
     result: D
 
@@ -271,8 +279,13 @@ class RunWait(_Machine, Generic[Run]):
         run_id: The run to wait for.
         clock: The driver's clocks.
         timeout: Total seconds to wait, or None to wait indefinitely.
-        poll_interval: Seconds between polls.
+        poll_interval: Seconds between polls (the first interval when polls back off).
+        poll_backoff: What each interval is multiplied by for the next one (1.0: fixed).
+        max_poll_interval: The longest interval, or None for no limit but the timeout.
         terminal_statuses: Statuses that end the wait; ``DEFAULT_TERMINAL_STATUSES`` if None.
+        max_retry_after: The longest ``Retry-After`` of a failed poll the wait sleeps for
+            before polling again (the client's ``RetryPolicy.max_retry_after``); None
+            honours none.
         emit: Given a ``RunPolled`` after each poll that returned the run; None for none.
 
     Raises:
@@ -288,7 +301,10 @@ class RunWait(_Machine, Generic[Run]):
         clock: Clock,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        poll_backoff: float = 1.0,
+        max_poll_interval: float | None = None,
         terminal_statuses: TerminalStatuses | None = None,
+        max_retry_after: float | None = None,
         emit: Callable[[RunPolled], None] | None = None,
     ) -> None:
         super().__init__()
@@ -297,7 +313,10 @@ class RunWait(_Machine, Generic[Run]):
             clock=clock,
             timeout=timeout,
             poll_interval=poll_interval,
+            poll_backoff=poll_backoff,
+            max_poll_interval=max_poll_interval,
             terminal_statuses=terminal_statuses,
+            max_retry_after=max_retry_after,
         )
         """The timing: ``polls``, ``last_status``, ``elapsed``."""
         self._operation = get_run(run_id)
@@ -336,7 +355,79 @@ class RunWait(_Machine, Generic[Run]):
             self._emit(RunPolled(self.poll.run_id, run.status, self.poll.polls, self.poll.elapsed))
 
     def receive_error(self, error: KneoError) -> None:
-        """Record a failed poll: the wait fails (as timed out, at its deadline)."""
+        """Record a failed poll: the wait sleeps a ``Retry-After`` it can honour and polls
+        again, else fails (as timed out, at its deadline).
+        """
         self._check("receive_error")
         self.state = WalkState.READY
         self.poll.receive_error(error)
+
+
+class RunWatch(Generic[Run]):
+    """Polls a run until it is terminal, handing out the run each time its status changes:
+    the machine behind ``watch`` and ``wait_for_completion(on_change=...)``.
+
+    Args:
+        wait: The ``RunWait`` whose polls are watched (a fresh one, not yet driven); its
+            rules hold. The first polled run counts as a change.
+
+    After the terminal run has been handed out, ``next_action`` returns ``Done(None)``, like
+    the end of a list; ``terminal`` is that run.
+    """
+
+    def __init__(self, wait: RunWait[Run]) -> None:
+        self.wait = wait
+        """The polling: its ``poll`` has ``polls``, ``last_status`` and ``elapsed``."""
+        self._changed: Run | None = None
+        self._last: Run | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<RunWatch {self.wait!r}>"
+
+    @property
+    def state(self) -> WalkState:
+        """Where the watch is: its ``RunWait``'s state, or ``DONE`` once closed."""
+        return WalkState.DONE if self._closed else self.wait.state
+
+    @property
+    def terminal(self) -> Run:
+        """The terminal run, once the watch has handed it out.
+
+        Raises:
+            KneoStateError: before that.
+        """
+        last = self._last
+        if last is None or self._changed is not None or self.wait.state is not WalkState.DONE:
+            raise KneoStateError("RunWatch.terminal is known once the terminal run is handed out")
+        return last
+
+    def next_action(self) -> Fetch[Run] | Sleep | Items[Run] | Done[None] | Failed:
+        """Return what the driver must do next."""
+        if self._closed:
+            return Done(None)
+        if self._changed is not None:
+            run, self._changed = self._changed, None
+            return Items((run,))
+        action = self.wait.next_action()
+        return Done(None) if isinstance(action, Done) else action
+
+    def receive(self, finished: Finished[Run]) -> None:
+        """Record a polled run: it is handed out next if its status changed."""
+        self.wait.receive(finished)
+        run = finished.result
+        if self._last is None or run.status != self._last.status:
+            self._changed = self._last = run
+
+    def receive_error(self, error: KneoError) -> None:
+        """Record a failed poll, as ``RunWait.receive_error`` does."""
+        self.wait.receive_error(error)
+
+    def abandon(self) -> None:
+        """Say the last ``Fetch`` will never be reported; the watch fails, as a wait does."""
+        self.wait.abandon()
+
+    def close(self) -> None:
+        """Stop early: no further poll is made, no further run handed out."""
+        self._changed = None
+        self._closed = True

@@ -12,7 +12,8 @@ body). It can be served three ways:
   background thread) or ``async with serve_emulator_async() as running:`` (the caller's
   asyncio or trio loop), yielding a ``RunningEmulator`` with ``url``, ``api_key``,
   ``read_only_key``, ``profile()`` and ``emulator``;
-- as a command: ``python -m kneo_client.testing serve [--port N] [--real-time]``.
+- as a command: ``python -m kneo_client.testing serve [--port N] [--api-key KEY]
+  [--virtual-time]`` (real time by default, so runs move by themselves).
 
 The pytest plugin (``kneo_client.testing.pytest_plugin``, registered as ``kneo``) provides
 the ``kneo_emulator``, ``kneo_client_sync``, ``kneo_client_async`` and

@@ -14,7 +14,7 @@ optional in the spec too.
 
 from __future__ import annotations
 
-from typing import Annotated, TypeAlias, TypeVar
+from typing import Annotated, Any, TypeAlias, TypeVar
 
 import msgspec
 
@@ -33,5 +33,32 @@ Expected: TypeAlias = Annotated[T | UnsetType | None, EXPECTED]
 it sends ``null`` (ADR 0011); ``strict_responses=True`` refuses both."""
 
 
+# Built once, so encoding a model needs no per-call setup.
+_JSON_ENCODER = msgspec.json.Encoder()
+
+
 class KneoModel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
     """Base of every request and response model: frozen, keyword-only, forward compatible."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the model as plain Python builtins, keyed by the wire names.
+
+        Nested models become dicts, datetimes ISO 8601 strings, and fields left ``UNSET``
+        are omitted (a ``None`` field stays ``None``): the shape of the model's JSON on the
+        wire. Fields the platform sent that the model does not declare are not kept (a
+        decode ignores them).
+
+        Returns:
+            A new ``dict``; changing it does not change the model.
+        """
+        built: dict[str, Any] = msgspec.to_builtins(self)
+        return built
+
+    def to_json(self) -> str:
+        """Return the model as a JSON document: the same content as ``to_dict()``.
+
+        Returns:
+            Compact JSON text (``str``, for logs, files and ``json.loads``); encode it, or
+            use ``msgspec.json.encode(model)``, when bytes are needed.
+        """
+        return _JSON_ENCODER.encode(self).decode("utf-8")

@@ -45,6 +45,7 @@ from kneo_client.events import (
     CallInfo,
     CallStarted,
     Event,
+    Observer,
     ResponseReceived,
     RetryScheduled,
 )
@@ -279,7 +280,7 @@ def test_an_observer_that_raises_is_logged_once_and_the_others_see_every_event(
         raise RuntimeError("observer bug")
 
     caplog.set_level(logging.WARNING, logger="kneo_client")
-    observers = [broken, HeadersBug(), seen.append]
+    observers: list[Observer] = [broken, HeadersBug(), seen.append]
     with SyncKneoClient(
         memory_profile(emulator),
         driver=memory_driver(emulator),
@@ -397,7 +398,11 @@ def test_a_non_callable_observer_is_refused_at_construction(
     blocking = client_class is SyncKneoClient
     driver = memory_driver(emulator) if blocking else async_memory_driver(emulator)
     with pytest.raises(TypeError, match="observers must be callables taking an event"):
-        client_class(memory_profile(emulator), driver=driver, observers=[print, bad])
+        client_class(
+            memory_profile(emulator),
+            driver=driver,
+            observers=[print, bad],  # type: ignore[list-item]  # what the test is about
+        )
 
 
 @pytest.mark.parametrize("client_class", [KneoClient, SyncKneoClient])

@@ -13,7 +13,8 @@ whose clock the client's sleeps move, so minutes of waiting cost microseconds:
   plan's "Names" section keeps over its section 4.2 (``KneoRunFailedError``);
 - polls answered 503 and 429 with ``Retry-After`` are retried and the wait still completes
   within its timeout (each poll is an ordinary call: three failures of one poll in a row
-  exhaust its retries and end the wait with that error); a ``Retry-After`` longer than the
+  exhaust its retries, and then the wait sleeps the error's ``Retry-After`` and polls again
+  when the time left allows, else ends with that error); a ``Retry-After`` longer than the
   time left ends the wait at once with ``KneoRateLimited`` (``retry_after`` set) instead of
   sleeping past the timeout;
 - a 404 in the middle of a wait raises ``KneoNotFoundError``;

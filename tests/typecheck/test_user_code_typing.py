@@ -23,7 +23,7 @@ from typing import assert_type, cast
 
 import pytest
 
-from kneo_client import KneoClient, SyncKneoClient
+from kneo_client import KneoClient, Profile, RetryPolicy, SyncKneoClient
 from kneo_proto.models import (
     HumanResumeRequest,
     HumanResumeResponse,
@@ -89,6 +89,25 @@ def sync_user_code(client: SyncKneoClient) -> None:
     client.platform.human_tasks.list(sort_by="created")  # type: ignore[arg-type]
     runs.wait_for_completion("r", terminal_statuses="completed")  # type: ignore[arg-type]
     client.platform.policies.environment_put("prod", {"max_run_seconds": "10"})  # type: ignore[arg-type]
+
+
+def construction_user_code(profile: Profile) -> None:
+    assert_type(KneoClient(url="https://kneo.example", api_key="k", max_retries=2), KneoClient)
+    assert_type(SyncKneoClient.from_profile("prod", timeout=5.0), SyncKneoClient)
+    assert_type(KneoClient(profile, retry_policy=RetryPolicy(max_attempts=1)), KneoClient)
+
+    # The mistakes: each must stay an error.
+    KneoClient(url="https://kneo.example", time_out=5)  # type: ignore[call-arg]
+    SyncKneoClient.from_profile(time_out=5)  # type: ignore[call-arg]
+    SyncKneoClient("https://kneo.example")  # type: ignore[arg-type]
+    KneoClient(profile, max_retries="3")  # type: ignore[arg-type]
+
+
+async def async_iteration_user_code(client: KneoClient) -> None:
+    async for event in client.platform.audit.iter_all(run_id="r"):
+        assert_type(event.event_type, str)
+    for _ in client.platform.audit.iter_all():  # type: ignore[attr-defined]
+        pass
 
 
 # -- the check, at run time --------------------------------------------------------------------
