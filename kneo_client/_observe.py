@@ -29,7 +29,6 @@ __all__ = [
     "checked_observers",
     "client_observers",
     "configure_logging",
-    "emitter_for",
 ]
 
 logger = logging.getLogger("kneo_client.transport")
@@ -100,16 +99,6 @@ def _forget(key: int, ref: Callable[[], object]) -> None:
         _warned.pop(key, None)
 
 
-def emitter_for(observers: tuple[Observer, ...] | None) -> Observers | None:
-    """The ``Emitter`` for a call with ``observers``, the log observer added while logging at
-    INFO is on; None when nobody would look (no event is built then).
-    """
-    logging_on = logger.isEnabledFor(logging.INFO)
-    if not observers and not logging_on:
-        return None
-    return Observers((*(observers or ()), log_event) if logging_on else observers or ())
-
-
 class SessionEmitters:
     """A session's two emitters (logging at INFO off, on), built once, and the choice."""
 
@@ -124,9 +113,10 @@ class SessionEmitters:
         """The emitter for a call now: with the log observer while logging at INFO is on."""
         return self._on if self._logging_on() else self._off
 
-    def for_observers(self, observers: tuple[Observer, ...]) -> Observers | None:
+    @staticmethod
+    def for_observers(observers: tuple[Observer, ...]) -> Observers | None:
         """The emitter for a call whose options name their own ``observers``."""
-        return emitter_for(observers)
+        return SessionEmitters(observers).pick()
 
 
 def client_observers(
